@@ -1,0 +1,1 @@
+"""Developer scripts: throwaway local services for the tests and the demo."""

@@ -1,0 +1,382 @@
+"""Turn validated documents into `PlannedResource`s: the sanitised manifest the store keeps, the
+secret values to encrypt (split out here and nowhere else), and the references between resources.
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel
+
+from entrepot.errors import Problems
+from entrepot.manifest.loader import Document, PathKey
+from entrepot.manifest.validate import validate
+from entrepot.resources.base import ResourceMeta, name_problem, suggest_name
+from entrepot.resources.depot import DepotV1, DepotV2Alpha, InlineConnectionSecret
+from entrepot.resources.depot_types import (
+    ALL_BLOCK_KEYS,
+    DEPOT_TYPES,
+    DepotType,
+    effective_type,
+    lookup_type,
+)
+from entrepot.resources.instance_secret import InstanceSecretV1, SecretPayloadMixin
+from entrepot.resources.workflow import STACK_SPECS, WorkflowV1
+
+MAX_SECRET_FILE_BYTES = 1024 * 1024
+REDACTED = "<hidden>"
+
+KINDS: dict[tuple[str, str], type[ResourceMeta]] = {
+    ("instance-secret", "v1"): InstanceSecretV1,
+    ("depot", "v1"): DepotV1,
+    ("depot", "v2alpha"): DepotV2Alpha,
+    ("workflow", "v1"): WorkflowV1,
+}
+RESOURCE_TYPES = sorted({t for t, _ in KINDS})
+WORKSPACE_TYPES = {"workflow"}  # instance-level kinds have no workspace
+
+
+@dataclass
+class SecretPayload:
+    """Values to encrypt: `slot` is '' for an instance secret, `connectionSecret[i]` inline."""
+
+    slot: str
+    acl: str
+    secret_type: str | None
+    data: dict[str, str]
+    files: dict[str, bytes]
+
+    def fingerprint_items(self) -> dict[str, bytes]:
+        items = {f"data.{k}": v.encode() for k, v in self.data.items()}
+        items.update({f"files.{k}": v for k, v in self.files.items()})
+        return items
+
+
+@dataclass
+class Ref:
+    type: str
+    name: str
+    acl: str | None = None
+    path: PathKey = ()
+
+
+@dataclass
+class PlannedResource:
+    type: str
+    name: str
+    version: str
+    workspace: str
+    owner: str | None
+    layer: str
+    tags: list[str]
+    description: str | None
+    manifest: dict[str, Any]  # as applied, secret values replaced by REDACTED
+    spec: Any  # the part whose change bumps the generation (secret fingerprints added later)
+    document: Document
+    source_type: str | None = None
+    acl: str | None = None
+    secrets: list[SecretPayload] = field(default_factory=list)
+    refs: list[Ref] = field(default_factory=list)
+
+    @property
+    def id(self) -> str:
+        return f"{self.name}:{self.version}:{self.type}"
+
+    @property
+    def key(self) -> tuple[str, str, str]:
+        return (self.type, self.workspace, self.name)
+
+
+def compile_document(doc: Document, problems: Problems, workspace: str) -> PlannedResource | None:
+    """Validate one document into a planned resource, or record its problems and return None."""
+    kind = _kind(doc, problems)
+    if kind is None:
+        return None
+    model = validate(doc, kind, problems)
+    if model is None:
+        return None
+    if (problem := name_problem(model.name, model.type)) is not None:
+        problems.error(
+            problem, doc.locate(("name",)), f"for example '{suggest_name(model.name, model.type)}'"
+        )
+        return None
+    if isinstance(model, InstanceSecretV1):
+        return _instance_secret(doc, model, problems)
+    if isinstance(model, DepotV1 | DepotV2Alpha):
+        return _depot(doc, model, problems)
+    if isinstance(model, WorkflowV1):
+        return _workflow(doc, model, problems, workspace)
+    raise AssertionError(f"no compiler for {type(model).__name__}")  # pragma: no cover
+
+
+def _kind(doc: Document, problems: Problems) -> type[ResourceMeta] | None:
+    rtype, version = doc.data.get("type"), doc.data.get("version")
+    if rtype is None or version is None:
+        missing = "type" if rtype is None else "version"
+        problems.error(
+            f"missing required field '{missing}'",
+            doc.locate(()),
+            f"every manifest has name, version and type; types: {', '.join(RESOURCE_TYPES)}",
+        )
+        return None
+    rtype, version = str(rtype).strip().lower(), str(version).strip()
+    if rtype not in RESOURCE_TYPES:
+        import difflib
+
+        close = difflib.get_close_matches(rtype, RESOURCE_TYPES, n=1)
+        problems.error(
+            f"unknown resource type '{rtype}'" + (f", did you mean '{close[0]}'?" if close else ""),
+            doc.locate(("type",)),
+            f"types: {', '.join(RESOURCE_TYPES)}",
+        )
+        return None
+    kind = KINDS.get((rtype, version))
+    if kind is None:
+        versions = sorted(v for t, v in KINDS if t == rtype)
+        problems.error(
+            f"unsupported version '{version}' for type '{rtype}'",
+            doc.locate(("version",)),
+            f"supported: {', '.join(versions)}",
+        )
+        return None
+    doc.data["type"] = rtype
+    return kind
+
+
+def _meta(model: ResourceMeta) -> dict[str, Any]:
+    return {
+        "name": model.name,
+        "version": model.version,
+        "type": model.type,
+        "tags": list(model.tags),
+        "description": model.description,
+        "owner": model.owner or None,
+        "layer": model.layer,
+    }
+
+
+def _planned(
+    doc: Document, model: ResourceMeta, manifest: dict[str, Any], spec: Any, workspace: str = ""
+) -> PlannedResource:
+    return PlannedResource(
+        type=model.type,
+        name=model.name,
+        version=model.version,
+        workspace=workspace,
+        owner=model.owner or None,
+        layer=model.layer,
+        tags=list(model.tags),
+        description=model.description,
+        manifest=manifest,
+        spec=spec,
+        document=doc,
+    )
+
+
+def _read_payload(
+    doc: Document,
+    payload: SecretPayloadMixin,
+    path: PathKey,
+    problems: Problems,
+    extra_data: dict[str, str] | None = None,
+) -> tuple[dict[str, str], dict[str, bytes]]:
+    data = dict(payload.data or {})
+    data.update(extra_data or {})
+    files: dict[str, bytes] = {}
+    for key, rel in (payload.files or {}).items():
+        file_path = Path(rel).expanduser()
+        if not file_path.is_absolute():
+            file_path = doc.base_dir / file_path
+        where = doc.locate((*path, "files", key))
+        try:
+            size = file_path.stat().st_size
+            if size > MAX_SECRET_FILE_BYTES:
+                problems.error(f"file '{rel}' is larger than {MAX_SECRET_FILE_BYTES} bytes", where)
+                continue
+            files[key] = file_path.read_bytes()
+        except FileNotFoundError:
+            problems.error(
+                f"file '{rel}' not found (looked for {file_path})",
+                where,
+                "paths in 'files' are relative to the manifest's folder",
+            )
+        except OSError as exc:
+            problems.error(f"cannot read file '{rel}': {exc.strerror}", where)
+    return data, files
+
+
+def _sanitised_payload(raw: Any) -> Any:
+    """The manifest's `data`/`files` section with values hidden (keys and file names kept)."""
+    if not isinstance(raw, dict):
+        return raw
+    out = dict(raw)
+    for section in ("data", "values"):
+        if isinstance(out.get(section), dict):
+            out[section] = {key: REDACTED for key in out[section]}
+    return out
+
+
+def _instance_secret(
+    doc: Document, model: InstanceSecretV1, problems: Problems
+) -> PlannedResource | None:
+    spec = model.instance_secret
+    before = len(problems.errors)
+    data, files = _read_payload(doc, spec, ("instance-secret",), problems)
+    if len(problems.errors) > before:
+        return None
+    manifest = copy.deepcopy(doc.data)
+    manifest["instance-secret"] = _sanitised_payload(manifest.get("instance-secret"))
+    sanitised = {"type": spec.type, "acl": spec.acl, "keys": sorted(data), "files": spec.files}
+    planned = _planned(doc, model, manifest, sanitised)
+    planned.acl = spec.acl
+    planned.secrets.append(SecretPayload("", spec.acl, spec.type, data, files))
+    return planned
+
+
+def _depot(
+    doc: Document, model: DepotV1 | DepotV2Alpha, problems: Problems
+) -> PlannedResource | None:
+    spec = model.depot
+    declared = lookup_type(spec.type)
+    if declared is None:
+        import difflib
+
+        names = sorted(DEPOT_TYPES)
+        close = difflib.get_close_matches(spec.type.lower(), names, n=1)
+        problems.error(
+            f"unknown depot type '{spec.type}'"
+            + (f", did you mean '{close[0]}'?" if close else ""),
+            doc.locate(("depot", "type")),
+            f"types: {', '.join(names)}",
+        )
+        return None
+    if isinstance(model, DepotV1):
+        block_key, block = "spec", model.depot.spec
+        depot_type = _validate_block(doc, declared, block, ("depot", "spec"), problems)
+    else:
+        present = [k for k in ALL_BLOCK_KEYS if getattr(spec, k, None) is not None]
+        if not present:
+            problems.error(
+                f"missing the connection block '{declared.block_keys[0]}:'",
+                doc.locate(("depot",)),
+                f"a {declared.name} depot has a '{declared.block_keys[0]}:' block with "
+                f"{', '.join(_required_fields(declared))}; see `entrepot template depot "
+                f"{declared.name}`",
+            )
+            return None
+        if len(present) > 1:
+            problems.error(
+                f"more than one connection block: {', '.join(present)}",
+                doc.locate(("depot", present[1])),
+                "keep exactly one block, named after the depot type",
+            )
+            return None
+        block_key = present[0]
+        if block_key not in declared.block_keys:
+            problems.error(
+                f"a '{block_key}:' block does not fit 'type: {spec.type}'",
+                doc.locate(("depot", block_key)),
+                f"expected '{' or '.join(declared.block_keys)}:'",
+            )
+            return None
+        block = getattr(spec, block_key)
+        depot_type = _validate_block(doc, declared, block, ("depot", block_key), problems)
+    if depot_type is None:
+        return None
+    manifest = copy.deepcopy(doc.data)
+    refs = [
+        Ref("instance-secret", ref.name, None, ("depot", "secrets", i, "name"))
+        for i, ref in enumerate(spec.secrets)
+    ]
+    payloads: list[SecretPayload] = []
+    if isinstance(model, DepotV1):
+        for i, inline in enumerate(model.depot.connectionSecret):
+            payload = _inline_secret(doc, inline, i, problems)
+            if payload is None:
+                return None
+            payloads.append(payload)
+        raw_inline = manifest["depot"].get("connectionSecret") or manifest["depot"].get(
+            "connectionSecrets"
+        )
+        if isinstance(raw_inline, list):
+            for i, entry in enumerate(raw_inline):
+                raw_inline[i] = _sanitised_payload(entry)
+    sanitised_spec = copy.deepcopy(manifest["depot"])
+    planned = _planned(doc, model, manifest, sanitised_spec)
+    planned.source_type = depot_type.name
+    planned.refs = refs
+    planned.secrets = payloads
+    return planned
+
+
+def _required_fields(depot_type: DepotType) -> list[str]:
+    return [
+        info.alias or name
+        for name, info in depot_type.block.model_fields.items()
+        if info.is_required()
+    ]
+
+
+def _validate_block(
+    doc: Document,
+    declared: DepotType,
+    block: dict[str, Any],
+    path: PathKey,
+    problems: Problems,
+) -> DepotType | None:
+    subprotocol = block.get("subprotocol") if isinstance(block, dict) else None
+    depot_type = effective_type(declared, str(subprotocol) if subprotocol else None)
+    result: BaseModel | None = validate(doc, depot_type.block, problems, block, path)
+    return depot_type if result is not None else None
+
+
+def _inline_secret(
+    doc: Document, inline: InlineConnectionSecret, index: int, problems: Problems
+) -> SecretPayload | None:
+    path: PathKey = ("depot", "connectionSecret", index)
+    before = len(problems.errors)
+    data, files = _read_payload(doc, inline, path, problems, inline.values)
+    if len(problems.errors) > before:
+        return None
+    if not data and not files:
+        problems.error("a connection secret needs 'data' or 'files'", doc.locate(path))
+        return None
+    return SecretPayload(f"connectionSecret[{index}]", inline.acl, inline.type, data, files)
+
+
+def _workflow(
+    doc: Document, model: WorkflowV1, problems: Problems, workspace: str
+) -> PlannedResource | None:
+    ok = True
+    for i, job in enumerate(model.workflow.dag):
+        stack_name = job.spec.stack.split(":", 1)[0]
+        stack_model = STACK_SPECS.get(stack_name)
+        if stack_model is None:
+            continue
+        path: PathKey = ("workflow", "dag", i, "spec", "stackSpec")
+        if validate(doc, stack_model, problems, job.spec.stackSpec, path) is None:
+            ok = False
+    if not ok:
+        return None
+    manifest = copy.deepcopy(doc.data)
+    return _planned(doc, model, manifest, copy.deepcopy(manifest["workflow"]), workspace)
+
+
+def model_for(rtype: str, version: str) -> type[ResourceMeta] | None:
+    return KINDS.get((rtype, version))
+
+
+__all__ = [
+    "KINDS",
+    "REDACTED",
+    "RESOURCE_TYPES",
+    "WORKSPACE_TYPES",
+    "PlannedResource",
+    "Ref",
+    "SecretPayload",
+    "compile_document",
+    "model_for",
+]

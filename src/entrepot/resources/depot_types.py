@@ -1,0 +1,316 @@
+"""Every depot source type: its connection block, its spellings, and the secret keys it uses.
+
+One table (`DEPOT_TYPES`) drives validation, `entrepot template depot <type>`, the JSON Schema and,
+later, the connector registry. Field names and secret keys follow the DataOS reference (section 1.4
+of shared/reference/dataos.md). `endpoint` on object stores is ours: private endpoints, sovereign
+clouds and emulators need an explicit one.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from pydantic import Field
+
+from entrepot.resources.base import Params, Strict, Text
+
+
+class Block(Strict):
+    """A connection block (`depot.<type>:` in v2alpha, `depot.spec:` in v1)."""
+
+
+class JdbcBlock(Block):
+    subprotocol: str = Field(description="JDBC sub-protocol.", examples=["postgresql"])
+    host: str = Field(description="Database host name.", examples=["db.example.com"])
+    port: int | None = Field(None, description="Database port.", examples=[5432])
+    database: str | None = Field(None, description="Database name.", examples=["sales_data"])
+    params: Params | None = Field(None, description="Driver parameters.", examples=[{}])
+
+
+class PostgresqlBlock(Block):
+    subprotocol: str | None = Field(None, description="'postgresql' when written as jdbc.")
+    host: str = Field(description="PostgreSQL host name.", examples=["db.postgres.example.com"])
+    port: int = Field(5432, description="PostgreSQL port.", examples=[5432])
+    database: str = Field(description="Database to connect to.", examples=["sales_data"])
+    params: Params | None = Field(
+        None, description="libpq parameters such as sslmode.", examples=[{"sslmode": "prefer"}]
+    )
+
+
+class MysqlBlock(Block):
+    subprotocol: str | None = Field("mysql", description="'mysql'.")
+    host: str = Field(description="MySQL or MariaDB host name.", examples=["mysql.example.com"])
+    port: int = Field(3306, description="MySQL port.", examples=[3306])
+    database: str | None = Field(None, description="Database (schema) to use.", examples=["shop"])
+    params: Params | None = Field(None, description="Driver parameters.", examples=[{}])
+
+
+class MssqlBlock(Block):
+    subprotocol: str | None = Field("sqlserver", description="'sqlserver'.")
+    host: str = Field(description="SQL Server host name.", examples=["mssql.example.com"])
+    port: int = Field(1433, description="SQL Server port.", examples=[1433])
+    database: str = Field(description="Database name.", examples=["sales"])
+    params: Params | None = Field(
+        None, description="Driver parameters.", examples=[{"encrypt": "false"}]
+    )
+
+
+class OracleBlock(Block):
+    subprotocol: str | None = Field("oracle:thin", description="'oracle:thin'.")
+    host: str = Field(description="Oracle host name.", examples=["oracle.example.com"])
+    port: int = Field(1521, description="Listener port.", examples=[1521])
+    service: str = Field(description="Service name.", examples=["ORCLPDB1"])
+    params: Params | None = Field(None, description="Driver parameters.", examples=[{}])
+
+
+class RedshiftBlock(Block):
+    subprotocol: str | None = Field("redshift", description="'redshift'.")
+    host: str = Field(description="Cluster endpoint.", examples=["cluster.redshift.amazonaws.com"])
+    port: int = Field(5439, description="Port.", examples=[5439])
+    database: str = Field(description="Database name.", examples=["dev"])
+    bucket: str | None = Field(None, description="S3 bucket for unloads.", examples=["tmp-bucket"])
+    relativePath: str | None = Field(None, description="Path inside the bucket.", examples=["/"])
+    scheme: str | None = None
+    params: Params | None = None
+
+
+class SnowflakeBlock(Block):
+    warehouse: str = Field(description="Warehouse.", examples=["COMPUTE_WH"])
+    url: str = Field(description="Account URL.", examples=["abc123.snowflakecomputing.com"])
+    database: str = Field(description="Database.", examples=["SALES"])
+    account: str | None = Field(None, description="Account identifier.", examples=["ORG-ACCT"])
+    role: str | None = Field(None, description="Role to use.", examples=["ANALYST"])
+    schema_: str | None = Field(None, alias="schema", description="Default schema.")
+    params: Params | None = None
+
+
+class BigqueryBlock(Block):
+    project: str = Field(description="Google Cloud project id.", examples=["my-project"])
+    temporaryBucket: str | None = None
+    persistentBucket: str | None = None
+    params: Params | None = None
+
+
+class ObjectStoreBlock(Block):
+    relativePath: str | None = Field(
+        None, description="Folder inside the bucket or container.", examples=["/data"]
+    )
+    format: str | None = Field(
+        None, description="Data format (parquet, csv, json, delta, iceberg).", examples=["parquet"]
+    )
+    icebergCatalogType: str | None = None
+    metastoreUrl: str | None = None
+    endpoint: str | None = Field(
+        None, description="Explicit service endpoint (private endpoint, emulator).", examples=[]
+    )
+
+
+class S3Block(ObjectStoreBlock):
+    scheme: str | None = Field("s3a", description="s3 or s3a.")
+    bucket: str = Field(description="Bucket name.", examples=["my-bucket"])
+    region: str | None = Field(None, description="AWS region.", examples=["us-east-1"])
+
+
+class AzureBlock(ObjectStoreBlock):
+    account: str = Field(description="Storage account name.", examples=["mystorageaccount"])
+    container: str = Field(description="Container name.", examples=["dropzone001"])
+    endpointSuffix: str | None = Field(
+        None, description="Endpoint suffix (sovereign clouds).", examples=["core.windows.net"]
+    )
+
+
+class GcsBlock(ObjectStoreBlock):
+    bucket: str = Field(description="Bucket name.", examples=["my-bucket"])
+
+
+class FileBlock(ObjectStoreBlock):
+    path: str = Field(description="Local folder holding the files.", examples=["/data/files"])
+
+
+class KafkaBlock(Block):
+    brokers: list[str] = Field(description="Bootstrap brokers.", examples=[["broker1:9092"]])
+    schemaRegistryUrl: str | None = None
+    params: Params | None = None
+
+
+class NodesBlock(Block):
+    nodes: list[str] = Field(description="Cluster nodes (host:port).", examples=[["node1:9200"]])
+    params: Params | None = None
+
+
+class MongodbBlock(Block):
+    subprotocol: str = Field("mongodb", description="mongodb or mongodb+srv.")
+    nodes: list[str] = Field(description="Nodes (host:port).", examples=[["mongo1:27017"]])
+    params: Params | None = None
+
+
+class EventhubBlock(Block):
+    endpoint: str = Field(
+        description="Namespace endpoint.", examples=["sb://my-namespace.servicebus.windows.net/"]
+    )
+    params: Params | None = None
+
+
+class PulsarBlock(Block):
+    adminUrl: str = Field(description="Admin service URL.", examples=["http://pulsar:8080"])
+    serviceUrl: str = Field(description="Broker service URL.", examples=["pulsar://pulsar:6650"])
+    tenant: str | None = Field(None, description="Tenant.", examples=["public"])
+    params: Params | None = None
+
+
+class PrestoBlock(Block):
+    host: str = Field(description="Coordinator host.", examples=["presto.example.com"])
+    port: int = Field(8080, description="Port.", examples=[8080])
+    catalog: str | None = None
+    schema_: str | None = Field(None, alias="schema")
+    params: Params | None = None
+
+
+class RedisBlock(Block):
+    host: str = Field(description="Redis host.", examples=["redis.example.com"])
+    port: int = Field(6379, description="Port.", examples=[6379])
+    db: int | None = Field(None, description="Database number.", examples=[0])
+
+
+class HttpBlock(Block):
+    baseUrl: str = Field(description="Base URL.", examples=["https://api.example.com"])
+    headers: dict[str, Text] | None = None
+    queryParams: dict[str, Text] | None = None
+
+
+@dataclass(frozen=True)
+class DepotType:
+    """A source type: how `depot.type` spells it, its block model and the secret keys it uses."""
+
+    name: str
+    block: type[Block]
+    block_keys: tuple[str, ...]
+    category: str
+    secret_keys: tuple[str, ...] = ()  # keys a connector needs from the instance secret
+    optional_secret_keys: tuple[str, ...] = ()
+    secret_files: tuple[str, ...] = ()
+    aliases: tuple[str, ...] = ()
+
+    @property
+    def needs_secret(self) -> bool:
+        return bool(self.secret_keys or self.secret_files)
+
+
+_USERPASS = ("username", "password")
+_AZURE = ("azurestorageaccountname", "azurestorageaccountkey")
+
+DEPOT_TYPES: dict[str, DepotType] = {
+    t.name: t
+    for t in [
+        DepotType(
+            "postgresql",
+            PostgresqlBlock,
+            ("postgresql", "jdbc"),
+            "relational",
+            _USERPASS,
+            aliases=("postgres",),
+        ),
+        DepotType("mysql", MysqlBlock, ("mysql", "jdbc"), "relational", _USERPASS),
+        DepotType(
+            "mssql", MssqlBlock, ("jdbc", "mssql"), "relational", _USERPASS, aliases=("sqlserver",)
+        ),
+        DepotType("oracle", OracleBlock, ("oracle", "jdbc"), "relational", _USERPASS),
+        DepotType("jdbc", JdbcBlock, ("jdbc",), "relational", _USERPASS),
+        DepotType(
+            "redshift",
+            RedshiftBlock,
+            ("redshift",),
+            "warehouse",
+            _USERPASS,
+            ("awsaccesskeyid", "awssecretaccesskey"),
+        ),
+        DepotType(
+            "snowflake",
+            SnowflakeBlock,
+            ("snowflake",),
+            "warehouse",
+            ("username",),
+            ("password", "auth_mode", "passphrase", "key"),
+        ),
+        DepotType(
+            "bigquery",
+            BigqueryBlock,
+            ("bigquery",),
+            "warehouse",
+            ("projectid", "email"),
+            secret_files=("json_keyfile",),
+        ),
+        DepotType(
+            "s3",
+            S3Block,
+            ("s3",),
+            "lake",
+            (),
+            ("accesskeyid", "secretkey", "awsaccesskeyid", "awssecretaccesskey", "awsendpoint"),
+        ),
+        DepotType("abfss", AzureBlock, ("abfss",), "lake", _AZURE, ("azureendpointsuffix",)),
+        DepotType("wasbs", AzureBlock, ("wasbs",), "lake", _AZURE, ("azureendpointsuffix",)),
+        DepotType(
+            "gcs", GcsBlock, ("gcs",), "lake", ("projectid", "email"), secret_files=("gcskey_json",)
+        ),
+        DepotType("file", FileBlock, ("file",), "lake"),
+        DepotType(
+            "kafka",
+            KafkaBlock,
+            ("kafka",),
+            "streaming",
+            (),
+            ("security_protocol", "sasl_mechanism", "username", "password"),
+        ),
+        DepotType(
+            "eventhub",
+            EventhubBlock,
+            ("eventhub",),
+            "streaming",
+            ("eh_shared_access_key_name", "eh_shared_access_key"),
+        ),
+        DepotType("pulsar", PulsarBlock, ("pulsar",), "streaming"),
+        DepotType("elasticsearch", NodesBlock, ("elasticsearch",), "nosql", (), _USERPASS),
+        DepotType("opensearch", NodesBlock, ("opensearch",), "nosql", (), _USERPASS),
+        DepotType("mongodb", MongodbBlock, ("mongodb",), "nosql", _USERPASS),
+        DepotType("presto", PrestoBlock, ("presto",), "warehouse", (), _USERPASS),
+        DepotType("redis", RedisBlock, ("redis",), "nosql", (), ("password",)),
+        DepotType("http", HttpBlock, ("http",), "api", ()),
+    ]
+}
+
+# `jdbc` + `subprotocol` names a more specific type when we know one.
+JDBC_SUBPROTOCOLS = {
+    "postgresql": "postgresql",
+    "postgres": "postgresql",
+    "mysql": "mysql",
+    "mariadb": "mysql",
+    "sqlserver": "mssql",
+    "oracle": "oracle",
+    "oracle:thin": "oracle",
+    "redshift": "redshift",
+}
+
+ALL_BLOCK_KEYS: tuple[str, ...] = tuple(
+    sorted({key for t in DEPOT_TYPES.values() for key in t.block_keys})
+)
+
+
+def lookup_type(raw: str) -> DepotType | None:
+    """Case-insensitive: `POSTGRESQL`, `postgresql` and `postgres` are one type."""
+    key = raw.strip().lower()
+    if key in DEPOT_TYPES:
+        return DEPOT_TYPES[key]
+    for depot_type in DEPOT_TYPES.values():
+        if key in depot_type.aliases:
+            return depot_type
+    return None
+
+
+def effective_type(declared: DepotType, subprotocol: str | None) -> DepotType:
+    """`type: jdbc` with `subprotocol: postgresql` is a PostgreSQL depot."""
+    if declared.name == "jdbc" and subprotocol:
+        mapped = JDBC_SUBPROTOCOLS.get(subprotocol.strip().lower())
+        if mapped:
+            return DEPOT_TYPES[mapped]
+    return declared

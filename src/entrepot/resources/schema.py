@@ -1,0 +1,52 @@
+"""JSON Schema of each kind, for editors (yaml-language-server) and CI linting."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from entrepot.resources.compile import KINDS
+from entrepot.resources.depot_types import DEPOT_TYPES
+
+
+def json_schema(kind: str, version: str | None = None) -> dict[str, Any]:
+    models = [(v, m) for (k, v), m in sorted(KINDS.items()) if k == kind]
+    if version is not None:
+        models = [(v, m) for v, m in models if v == version]
+        if not models:
+            from entrepot.errors import EntrepotError
+
+            versions = ", ".join(v for (k, v) in KINDS if k == kind)
+            raise EntrepotError(f"no version '{version}' of {kind}", hint=f"versions: {versions}")
+    schemas: list[dict[str, Any]] = []
+    for ver, model in models:
+        schema = model.model_json_schema(by_alias=True)
+        if kind == "depot" and ver == "v2alpha":
+            _add_blocks(schema)
+        schemas.append(schema)
+    result: dict[str, Any] = schemas[0] if len(schemas) == 1 else {"oneOf": schemas}
+    result["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    result.setdefault("title", kind)
+    return result
+
+
+def _add_blocks(schema: dict[str, Any]) -> None:
+    """Type each `<type>:` block with the models of the source types that use that key."""
+    defs = schema.setdefault("$defs", {})
+    spec = defs.get("DepotSpecV2", {})
+    for key, prop in spec.get("properties", {}).items():
+        users = [t for t in DEPOT_TYPES.values() if key in t.block_keys]
+        if not users:
+            continue
+        refs = []
+        for depot_type in users:
+            block = depot_type.block
+            block_schema = block.model_json_schema(by_alias=True, ref_template="#/$defs/{model}")
+            defs.update(block_schema.pop("$defs", {}))
+            defs[block.__name__] = block_schema
+            ref = {"$ref": f"#/$defs/{block.__name__}"}
+            if ref not in refs:
+                refs.append(ref)
+        spec["properties"][key] = {
+            "anyOf": [*refs, {"type": "null"}],
+            "description": prop.get("description", ""),
+        }

@@ -1,0 +1,167 @@
+"""The `workflow` kind (v1): a DAG of jobs, each run by a stack (`scanner:2.0`, ...).
+
+Validated here; running workflows is the scanner's concern. A `scanner:*` job's `stackSpec` is
+checked against the scanner's own model so mistakes surface at apply time, not at run time.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any, Literal, Self
+
+from pydantic import Field, field_validator, model_validator
+
+from entrepot.resources.base import Flag, ResourceMeta, Strict, Text
+
+_CRON_FIELD = re.compile(r"[0-9A-Za-z*/,\-?LW#]+")
+_STACK = re.compile(r"[a-z][a-z0-9-]*:[0-9][0-9a-z.]*")
+
+
+class Schedule(Strict):
+    cron: str = Field(description="Five-field cron expression.", examples=["0 2 * * *"])
+    concurrencyPolicy: Literal["Allow", "Forbid", "Replace"] = "Allow"
+    endOn: Text | None = None
+    timezone: str | None = None
+
+    @field_validator("cron")
+    @classmethod
+    def _cron(cls, value: str) -> str:
+        fields = value.split()
+        if value.startswith("@"):
+            return value
+        if len(fields) != 5 or not all(_CRON_FIELD.fullmatch(f) for f in fields):
+            raise ValueError(
+                f"invalid cron expression '{value}': expected five fields "
+                "(minute hour day-of-month month day-of-week), e.g. '0 2 * * *'"
+            )
+        return value
+
+
+class FilterPattern(Strict):
+    includes: list[Text] = Field(default_factory=list, description="Regexes to keep.")
+    excludes: list[Text] = Field(default_factory=list, description="Regexes to drop.")
+    # The DataOS template indents these under tableFilterPattern; accept them there too.
+    markDeletedTables: Flag | None = None
+    includeTags: Flag | None = None
+    includeViews: Flag | None = None
+
+    @field_validator("includes", "excludes")
+    @classmethod
+    def _regexes(cls, value: list[str]) -> list[str]:
+        for pattern in value:
+            try:
+                re.compile(pattern)
+            except re.error as exc:
+                raise ValueError(f"invalid regular expression '{pattern}': {exc}") from None
+        return value
+
+
+class ScannerConfig(Strict):
+    type: Literal["DatabaseMetadata", "DashboardMetadata", "StorageMetadata"] = "DatabaseMetadata"
+    databaseFilterPattern: FilterPattern | None = None
+    schemaFilterPattern: FilterPattern | None = None
+    tableFilterPattern: FilterPattern | None = None
+    topicFilterPattern: FilterPattern | None = None
+    markDeletedTables: Flag = False
+    markDeletedTablesfromFilterOnly: Flag = False
+    includeViews: Flag = False
+    includeTags: Flag = False
+    ingestSampleData: Flag = False
+    markDeletedTopics: Flag = False
+    enableDebugLog: Flag = False
+
+
+class ScannerSourceConfig(Strict):
+    config: ScannerConfig = Field(default_factory=ScannerConfig)
+
+
+class ScannerStackSpec(Strict):
+    depot: str = Field(description="dataos://<depot> or the depot's bare name.")
+    type: str | None = None
+    sourceConnection: dict[str, Any] | None = None
+    sourceConfig: ScannerSourceConfig | None = None
+
+    @field_validator("depot")
+    @classmethod
+    def _depot(cls, value: str) -> str:
+        if not value.removeprefix("dataos://"):
+            raise ValueError("expected dataos://<depot> or a depot name")
+        return value
+
+
+class JobSpec(Strict):
+    stack: str = Field(description="Stack and version, e.g. scanner:2.0.")
+    compute: str | None = None
+    runAsUser: str | None = None
+    stackSpec: dict[str, Any] = Field(default_factory=dict)
+    dataosSecrets: list[dict[str, Any]] | None = None
+    envs: dict[str, Text] | None = None
+    logLevel: str | None = None
+    resources: dict[str, Any] | None = None
+
+    @field_validator("stack")
+    @classmethod
+    def _stack(cls, value: str) -> str:
+        if not _STACK.fullmatch(value):
+            raise ValueError(
+                f"invalid stack '{value}': expected <stack>:<version>, e.g. scanner:2.0"
+            )
+        return value
+
+
+class Job(Strict):
+    name: str
+    title: str | None = None
+    description: str | None = None
+    tags: list[Text] = Field(default_factory=list)
+    spec: JobSpec
+    dependencies: list[str] = Field(default_factory=list)
+
+
+class WorkflowSpec(Strict):
+    title: str | None = None
+    schedule: Schedule | None = None
+    dag: list[Job] = Field(min_length=1, description="Jobs and their dependencies.")
+
+    @model_validator(mode="after")
+    def _dag(self) -> Self:
+        names = [job.name for job in self.dag]
+        duplicates = sorted({n for n in names if names.count(n) > 1})
+        if duplicates:
+            raise ValueError(
+                f"job names must be unique in a dag; repeated: {', '.join(duplicates)}"
+            )
+        known = set(names)
+        for job in self.dag:
+            for dep in job.dependencies:
+                if dep not in known:
+                    raise ValueError(f"job '{job.name}' depends on unknown job '{dep}'")
+        _check_acyclic({job.name: job.dependencies for job in self.dag})
+        return self
+
+
+def _check_acyclic(graph: dict[str, list[str]]) -> None:
+    state: dict[str, int] = {}
+
+    def visit(node: str, trail: list[str]) -> None:
+        if state.get(node) == 2:
+            return
+        if state.get(node) == 1:
+            cycle = [*trail[trail.index(node) :], node]
+            raise ValueError(f"the dag has a cycle: {' -> '.join(cycle)}")
+        state[node] = 1
+        for dep in graph.get(node, []):
+            visit(dep, [*trail, node])
+        state[node] = 2
+
+    for name in graph:
+        visit(name, [])
+
+
+class WorkflowV1(ResourceMeta):
+    version: Literal["v1"]
+    type: Literal["workflow"]
+    workflow: WorkflowSpec
+
+
+STACK_SPECS: dict[str, type[Strict]] = {"scanner": ScannerStackSpec}

@@ -1,0 +1,577 @@
+"""The one API every front end calls (CLI, and later the REST server and the Python SDK).
+
+A `Service` applies, lists, diffs and deletes resources, rotates the master key and resolves
+secrets (audited). Front ends parse arguments and print; every rule and every store access is
+here or below. Heavy modules (pydantic models, SQLAlchemy, cryptography) are imported inside the
+methods that need them, so `get` stays fast.
+"""
+
+from __future__ import annotations
+
+import difflib
+import hashlib
+import json
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from entrepot.config import Settings, load_settings
+from entrepot.errors import (
+    ConflictError,
+    ManifestError,
+    NotFoundError,
+    Problem,
+    Problems,
+    RefusedError,
+)
+from entrepot.secrets.redact import redactor
+
+if TYPE_CHECKING:
+    from entrepot.manifest.loader import Document
+    from entrepot.resources.compile import PlannedResource
+    from entrepot.secrets.crypto import Keyring
+    from entrepot.store.reader import ResourceRow
+    from entrepot.store.store import ExistingResource, Store, WriteItem
+
+MAX_APPLY_ATTEMPTS = 8
+
+
+@dataclass
+class ApplyOptions:
+    paths: list[str]
+    recursive: bool = False
+    lint: bool = False
+    dry_run: bool = False
+    interpolate: bool = True
+    values: dict[str, str] = field(default_factory=dict)
+    workspace: str = "public"
+
+
+@dataclass
+class Outcome:
+    id: str
+    action: str  # created | updated | unchanged | valid | deleted
+    workspace: str = ""
+    diff: str = ""
+
+
+@dataclass
+class ApplyResult:
+    outcomes: list[Outcome]
+    warnings: list[Problem]
+
+    @property
+    def changed(self) -> bool:
+        return any(o.action in ("created", "updated") for o in self.outcomes)
+
+
+@dataclass
+class ResolvedSecret:
+    """Decrypted values, in memory only. Its repr never shows them."""
+
+    name: str
+    acl: str
+    secret_type: str | None
+    data: dict[str, str]
+    files: dict[str, bytes]
+
+    def __repr__(self) -> str:
+        return (
+            f"ResolvedSecret(name={self.name!r}, acl={self.acl!r}, "
+            f"keys={sorted(self.data)}, files={sorted(self.files)})"
+        )
+
+    __str__ = __repr__
+
+
+class Service:
+    def __init__(self, settings: Settings | None = None) -> None:
+        self.settings = settings or load_settings()
+        self._store: Store | None = None
+        self._keyring: Keyring | None = None
+
+    @property
+    def user(self) -> str:
+        return self.settings.user
+
+    @property
+    def store(self) -> Store:
+        if self._store is None:
+            from entrepot.store.store import Store
+
+            self._store = Store(self.settings)
+        return self._store
+
+    @property
+    def keyring(self) -> Keyring:
+        if self._keyring is None:
+            from entrepot.secrets.crypto import Keyring
+
+            self._keyring = Keyring.load(self.settings.home)
+        return self._keyring
+
+    def close(self) -> None:
+        if self._store is not None:
+            self._store.close()
+
+    # --- reading ----------------------------------------------------------------------------
+
+    def list_resources(
+        self,
+        *,
+        rtype: str | None = None,
+        name: str | None = None,
+        owner: str | None = None,
+        all_owners: bool = False,
+        workspace: str | None = None,
+        details: bool = False,
+    ) -> list[ResourceRow]:
+        """`get`: your own resources unless `all_owners`; `owner` picks someone else's."""
+        from entrepot.store import reader
+
+        if owner is None and not all_owners:
+            owner = self.user
+        conn = reader.open_reader(self.settings)
+        try:
+            rows = reader.list_resources(
+                conn, rtype=rtype, name=name, owner=owner, workspace=workspace
+            )
+            if details and rows:
+                reader.add_details(conn, rows)
+        finally:
+            conn.close()
+        return rows
+
+    # --- apply ------------------------------------------------------------------------------
+
+    def load(self, options: ApplyOptions) -> list[Document]:
+        from entrepot.manifest.loader import LoadOptions, load_paths
+
+        values = {"owner": self.user, **options.values}
+        docs = load_paths(
+            options.paths,
+            options.recursive,
+            LoadOptions(interpolate=options.interpolate, values=values),
+        )
+        for doc in docs:
+            redactor.register(*doc.interpolated)
+        return docs
+
+    def plan(self, options: ApplyOptions) -> tuple[list[PlannedResource], list[Problem]]:
+        """Load, validate and check every document; raise ManifestError listing all problems."""
+        from entrepot.resources.compile import compile_document
+
+        docs = self.load(options)
+        problems = Problems()
+        planned: list[PlannedResource] = []
+        for doc in docs:
+            result = compile_document(doc, problems, options.workspace)
+            if result is None:
+                continue
+            for payload in result.secrets:
+                redactor.register(*payload.data.values(), *payload.files.values())
+            if result.type == "workflow" and not result.workspace:
+                result.workspace = options.workspace
+            planned.append(result)
+        seen: dict[tuple[str, str, str], PlannedResource] = {}
+        for item in planned:
+            if item.key in seen:
+                first = seen[item.key].document.locate(("name",))
+                problems.error(
+                    f"{item.type} '{item.name}' is defined twice in this apply (first at {first})",
+                    item.document.locate(("name",)),
+                )
+            seen[item.key] = item
+        if not problems.errors:
+            self._check_references(planned, problems)
+        problems.raise_if_errors()
+        return planned, problems.warnings
+
+    def _stored_secret_acls(self) -> dict[str, str]:
+        if self.settings.sqlite_path is not None and not self.settings.sqlite_path.exists():
+            return {}
+        return self.store.names_of("instance-secret")
+
+    def _check_references(self, planned: list[PlannedResource], problems: Problems) -> None:
+        from entrepot.resources.depot_types import DEPOT_TYPES
+
+        depots = [p for p in planned if p.type == "depot"]
+        if not depots:
+            return
+        acls = self._stored_secret_acls()
+        acls.update({p.name: p.acl or "" for p in planned if p.type == "instance-secret"})
+        for depot in depots:
+            found_acls: list[str] = [s.acl for s in depot.secrets]  # v1 inline credentials
+            for ref in depot.refs:
+                where = depot.document.locate(ref.path)
+                if ref.name not in acls:
+                    close = difflib.get_close_matches(ref.name, sorted(acls), n=1)
+                    problems.error(
+                        f"instance secret '{ref.name}' does not exist"
+                        + (f", did you mean '{close[0]}'?" if close else ""),
+                        where,
+                        "apply the instance secret first, or in the same apply",
+                    )
+                    continue
+                acl = acls[ref.name]
+                found_acls.append(acl)
+                expected = f"{depot.name}-{acl}"
+                if ref.name != expected:
+                    problems.warn(
+                        f"instance secret '{ref.name}' (acl: {acl}) does not follow the "
+                        f"${{depot}}-${{acl}} naming convention",
+                        where,
+                        f"by convention it is named '{expected}'",
+                    )
+            source_type = DEPOT_TYPES[depot.source_type] if depot.source_type else None
+            needs = bool(source_type and source_type.needs_secret)
+            if (found_acls or needs) and "r" not in found_acls:
+                if any(
+                    problem.location
+                    and problem.location.file == depot.document.source
+                    and "does not exist" in problem.message
+                    for problem in problems.errors
+                ):
+                    continue  # the missing reference is the real problem
+                problems.error(
+                    "invalid depot, missing a secret reference with acl: r",
+                    depot.document.locate(("depot", "secrets")),
+                    "reference an instance secret with 'acl: r' (by convention "
+                    f"'{depot.name}-r') in depot.secrets; an rw secret alone is not enough",
+                )
+
+    def apply(self, options: ApplyOptions) -> ApplyResult:
+        planned, warnings = self.plan(options)
+        if options.lint:
+            outcomes = [Outcome(p.id, "valid", p.workspace) for p in planned]
+            return ApplyResult(outcomes, warnings)
+        for _attempt in range(MAX_APPLY_ATTEMPTS):
+            items, outcomes, audit = self._write_items(planned, options, warnings)
+            if options.dry_run:
+                return ApplyResult(outcomes, warnings)
+            todo = [item for item in items if item.action != "unchanged"]
+            try:
+                if todo:
+                    self.store.write(todo, self.keyring, self.user, audit)
+            except ConflictError:
+                continue  # someone else wrote in between: re-read and re-plan
+            self._log_outcomes(outcomes)
+            return ApplyResult(outcomes, warnings)
+        raise ConflictError(
+            "gave up after repeated concurrent changes to the same resources",
+            hint="apply again",
+        )
+
+    def _fingerprints(self, planned: PlannedResource, key: bytes) -> dict[str, dict[str, str]]:
+        from entrepot.secrets.crypto import fingerprint
+
+        out: dict[str, dict[str, str]] = {}
+        for payload in planned.secrets:
+            binding = _binding(planned.type, planned.name, payload.slot)
+            out[payload.slot] = {
+                item: fingerprint(key, binding, item, value)
+                for item, value in payload.fingerprint_items().items()
+            }
+        return out
+
+    def _write_items(
+        self, planned: list[PlannedResource], options: ApplyOptions, warnings: list[Problem]
+    ) -> tuple[list[WriteItem], list[Outcome], list[dict[str, Any]]]:
+        from entrepot.resources.base import USER_ID
+        from entrepot.secrets.crypto import encode_files
+        from entrepot.store.store import WriteItem, now
+
+        existing = self.store.existing([p.key for p in planned])
+        needs_key = any(p.secrets for p in planned)
+        fp_key = self.store.fingerprint_key(self.keyring) if needs_key else b""
+        stamp = now()
+        items: list[WriteItem] = []
+        outcomes: list[Outcome] = []
+        audit: list[dict[str, Any]] = []
+        for p in planned:
+            fingerprints = self._fingerprints(p, fp_key)
+            spec_hash = _hash({"version": p.version, "spec": p.spec, "secrets": fingerprints})
+            ex = existing.get(p.key)
+            owner = p.owner
+            if owner is not None and not USER_ID.fullmatch(owner):
+                warnings.append(
+                    Problem(
+                        f"owner '{owner}' is not a valid user id; using '{self.user}'",
+                        p.document.locate(("owner",)),
+                        severity="warning",
+                    )
+                )
+                owner = self.user
+            owner = owner or (ex.owner if ex else self.user)
+            row: dict[str, Any] = {
+                "type": p.type,
+                "workspace": p.workspace,
+                "name": p.name,
+                "version": p.version,
+                "owner": owner,
+                "layer": p.layer,
+                "tags": json.dumps(p.tags),
+                "description": p.description,
+                "manifest": json.dumps(p.manifest, default=str),
+                "spec_hash": spec_hash,
+                "status": "active",
+                "status_message": "",
+                "source_type": p.source_type,
+                "source_path": p.document.source,
+                "updated_at": stamp,
+                "updated_by": self.user,
+            }
+            if ex is None:
+                action = "created"
+                row.update(generation=1, resource_version=1, created_at=stamp, created_by=self.user)
+            else:
+                same_manifest = ex.manifest == json.loads(row["manifest"])
+                unchanged = ex.spec_hash == spec_hash and same_manifest and ex.owner == owner
+                action = "unchanged" if unchanged else "updated"
+                row.update(
+                    generation=ex.generation + (0 if ex.spec_hash == spec_hash else 1),
+                    resource_version=ex.resource_version + 1,
+                )
+            secrets: list[dict[str, Any]] | None = None
+            if p.secrets and (ex is None or ex.fingerprints != fingerprints):
+                secrets = [
+                    {
+                        "slot": s.slot,
+                        "acl": s.acl,
+                        "secret_type": s.secret_type,
+                        "binding": _binding(p.type, p.name, s.slot),
+                        "payload": {"data": s.data, "files": encode_files(s.files)},
+                        "keys": sorted([*s.data, *s.files]),
+                        "fingerprints": fingerprints[s.slot],
+                    }
+                    for s in p.secrets
+                ]
+            elif not p.secrets and ex is not None and ex.fingerprints:
+                secrets = []  # inline credentials removed from a v1 depot
+            refs = [(r.type, r.name) for r in p.refs]
+            items.append(WriteItem(ex, row, refs, secrets, action))
+            outcome = Outcome(p.id, action, p.workspace)
+            if action != "unchanged":
+                outcome.diff = _manifest_diff(ex, p, fingerprints)
+                audit.append(
+                    {
+                        "at": stamp,
+                        "actor": self.user,
+                        "action": "create" if action == "created" else "update",
+                        "resource_type": p.type,
+                        "resource_name": p.name,
+                        "purpose": "apply",
+                        "detail": f"{p.id} generation {row['generation']}",
+                    }
+                )
+            outcomes.append(outcome)
+        return items, outcomes, audit
+
+    def _log_outcomes(self, outcomes: list[Outcome]) -> None:
+        from entrepot.logs import get_logger
+
+        log = get_logger(self.settings)
+        for outcome in outcomes:
+            if outcome.action != "unchanged":
+                log.info("user=%s %s %s", self.user, outcome.action, outcome.id)
+
+    # --- delete -----------------------------------------------------------------------------
+
+    def delete(
+        self,
+        targets: list[tuple[str, str, str]],
+        *,
+        force: bool = False,
+    ) -> list[Outcome]:
+        """Delete resources by (type, workspace, name); refuse while others depend on them."""
+        from entrepot.store import reader
+        from entrepot.store.store import now
+
+        existing = self.store.existing(targets)
+        missing = [t for t in targets if t not in existing]
+        if missing:
+            rtype, _, name = missing[0]
+            names = sorted(self.store.names_of(rtype))
+            close = difflib.get_close_matches(name, names, n=1)
+            raise NotFoundError(
+                f"{rtype} '{name}' not found" + (f", did you mean '{close[0]}'?" if close else ""),
+                hint=f"list them with: entrepot get -t {rtype} -a",
+            )
+        doomed = {(t, n) for t, _, n in targets}
+        conn = reader.open_reader(self.settings)
+        try:
+            if not force:
+                for rtype, _, name in targets:
+                    users = [
+                        d
+                        for d in reader.dependents_of(conn, rtype, name)
+                        if (d.split(":")[0], d.split(":")[2]) not in doomed
+                    ]
+                    if users:
+                        raise RefusedError(
+                            "cannot delete resource, it is a dependency of "
+                            + ", ".join(f"'{u}'" for u in users),
+                            hint="delete the dependants first, or pass --force",
+                        )
+        finally:
+            conn.close()
+        stamp = now()
+        ordered = [existing[t] for t in targets]
+        audit = [
+            {
+                "at": stamp,
+                "actor": self.user,
+                "action": "delete",
+                "resource_type": e.type,
+                "resource_name": e.name,
+                "purpose": "delete --force" if force else "delete",
+                "detail": f"{e.name}:{e.version}:{e.type}",
+            }
+            for e in ordered
+        ]
+        self.store.delete(ordered, audit)
+        outcomes = [
+            Outcome(f"{e.name}:{e.version}:{e.type}", "deleted", e.workspace) for e in ordered
+        ]
+        self._log_outcomes(outcomes)
+        return outcomes
+
+    def delete_files(self, options: ApplyOptions, *, force: bool = False) -> list[Outcome]:
+        """`delete -f`: the resources the manifests name (only type and name are read)."""
+        from entrepot.manifest.loader import LoadOptions, load_paths
+
+        docs = load_paths(
+            options.paths, options.recursive, LoadOptions(interpolate=False, lenient=True)
+        )
+        targets: list[tuple[str, str, str]] = []
+        for doc in docs:
+            rtype = str(doc.data.get("type", "")).lower()
+            name = doc.data.get("name")
+            if not rtype or not isinstance(name, str):
+                raise ManifestError(
+                    "a manifest to delete needs 'type' and 'name'", location=doc.locate(())
+                )
+            workspace = options.workspace if rtype == "workflow" else ""
+            targets.append((rtype, workspace, name))
+        # Dependants first, so deleting a depot and its secrets together works in any order.
+        targets.sort(key=lambda t: t[0] == "instance-secret")
+        return self.delete(targets, force=force)
+
+    # --- secrets ----------------------------------------------------------------------------
+
+    def resolve_secret(self, name: str, purpose: str, *, acl: str | None = None) -> ResolvedSecret:
+        """Decrypt an instance secret for a consumer. Every call is written to the audit trail."""
+        from entrepot.secrets.crypto import decode_files
+        from entrepot.store.store import now
+
+        key = ("instance-secret", "", name)
+        found = self.store.existing([key]).get(key)
+        if found is None:
+            raise NotFoundError(f"instance secret '{name}' not found")
+        stored_acl = str(found.manifest.get("instance-secret", {}).get("acl", ""))
+        if acl is not None and stored_acl != acl:
+            raise RefusedError(
+                f"instance secret '{name}' has acl '{stored_acl}', not '{acl}'",
+                hint="reads use the depot's r secret; writes its rw secret",
+            )
+        binding = _binding("instance-secret", name, "")
+        payload = self.store.open_secret(found.id, "", binding, self.keyring)
+        data = {k: str(v) for k, v in payload.get("data", {}).items()}
+        files = decode_files(payload.get("files", {}))
+        redactor.register(*data.values(), *files.values())
+        self.store.record(
+            [
+                {
+                    "at": now(),
+                    "actor": self.user,
+                    "action": "decrypt",
+                    "resource_type": "instance-secret",
+                    "resource_name": name,
+                    "purpose": purpose,
+                    "detail": f"keys: {', '.join(sorted([*data, *files]))}",
+                }
+            ]
+        )
+        secret_type = found.manifest.get("instance-secret", {}).get("type")
+        return ResolvedSecret(name, stored_acl, secret_type, data, files)
+
+    def rotate_master_key(self) -> tuple[int, str]:
+        """Re-wrap every data key under a new master key. Returns (count, new key id)."""
+        import os
+
+        from entrepot.errors import StoreError
+        from entrepot.secrets import crypto
+        from entrepot.store.store import now
+
+        keyring = self.keyring
+        from_env = bool(os.environ.get("ENTREPOT_MASTER_KEY"))
+        if from_env:
+            raw = os.environ.get("ENTREPOT_NEW_MASTER_KEY")
+            if not raw:
+                raise StoreError(
+                    "the master key comes from ENTREPOT_MASTER_KEY, so the new one must too",
+                    hint="set ENTREPOT_NEW_MASTER_KEY to a new key, rotate, then make it "
+                    "ENTREPOT_MASTER_KEY",
+                )
+            new_key = crypto.MasterKey.parse(raw, "ENTREPOT_NEW_MASTER_KEY")
+        else:
+            new_key = crypto.begin_rotation(self.settings.home)
+            keyring.keys[new_key.id] = new_key
+        audit = {
+            "at": now(),
+            "actor": self.user,
+            "action": "rotate-key",
+            "resource_type": None,
+            "resource_name": None,
+            "purpose": f"master key {keyring.current.id} -> {new_key.id}",
+        }
+        count = self.store.rotate(keyring, new_key, audit)
+        if not from_env:
+            crypto.finish_rotation(self.settings.home)
+        self._keyring = None
+        return count, new_key.id
+
+    def audit_events(self, limit: int = 100) -> list[dict[str, Any]]:
+        return self.store.audit_events(limit)
+
+
+def _binding(rtype: str, name: str, slot: str) -> str:
+    return f"{rtype}/{name}/{slot}"
+
+
+def _hash(value: Any) -> str:
+    return hashlib.sha256(json.dumps(value, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def _manifest_diff(
+    existing: ExistingResource | None,
+    planned: PlannedResource,
+    fingerprints: dict[str, dict[str, str]],
+) -> str:
+    """A unified diff of the sanitised manifests, plus which secret keys changed (never values)."""
+    import yaml
+
+    def dump(value: Any) -> list[str]:
+        if value is None:
+            return []
+        text = yaml.safe_dump(value, sort_keys=False, default_flow_style=False)
+        return text.splitlines(keepends=True)
+
+    old = dump(existing.manifest) if existing else []
+    new = dump(json.loads(json.dumps(planned.manifest, default=str)))
+    label = planned.id
+    lines = list(difflib.unified_diff(old, new, f"stored/{label}", f"applied/{label}"))
+    before = existing.fingerprints if existing else {}
+    for slot in sorted(set(before) | set(fingerprints)):
+        old_items, new_items = before.get(slot, {}), fingerprints.get(slot, {})
+        where = f"{slot} " if slot else ""
+        for item in sorted(set(old_items) | set(new_items)):
+            if item not in old_items:
+                change = "added"
+            elif item not in new_items:
+                change = "removed"
+            elif old_items[item] != new_items[item]:
+                change = "changed"
+            else:
+                continue
+            lines.append(f"~ secret {where}{item}: {change} (value hidden)\n")
+    return "".join(lines)

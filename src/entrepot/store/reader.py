@@ -1,0 +1,267 @@
+"""Read-only queries on the metastore, without importing SQLAlchemy for the embedded store.
+
+`get` must add at most 150 ms to a bare Python start; importing SQLAlchemy alone costs ~250 ms.
+So the embedded (SQLite) store is read here with the stdlib `sqlite3` module and plain SQL; a
+PostgreSQL store runs the same SQL through SQLAlchemy `text()` (named `:params` work in both).
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from entrepot.config import Settings
+from entrepot.store import SCHEMA_HEAD
+
+RESOURCE_COLUMNS = (
+    "id, type, workspace, name, version, owner, layer, tags, description, status, "
+    "status_message, source_type, source_path, generation, resource_version, spec_hash, "
+    "created_at, updated_at, created_by, updated_by"
+)
+CHUNK = 500
+
+
+@dataclass
+class ResourceRow:
+    id: int
+    type: str
+    workspace: str
+    name: str
+    version: str
+    owner: str
+    layer: str
+    tags: list[str]
+    description: str | None
+    status: str
+    status_message: str
+    source_type: str | None
+    source_path: str | None
+    generation: int
+    resource_version: int
+    spec_hash: str
+    created_at: str
+    updated_at: str
+    created_by: str
+    updated_by: str
+    manifest: dict[str, Any] | None = None
+    secrets: list[dict[str, Any]] = field(default_factory=list)
+    references: list[dict[str, Any]] = field(default_factory=list)
+    dependents: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def rid(self) -> str:
+        """The DataOS resource id: name:version:type."""
+        return f"{self.name}:{self.version}:{self.type}"
+
+    @classmethod
+    def from_row(cls, row: dict[str, Any]) -> ResourceRow:
+        data = dict(row)
+        data["tags"] = json.loads(data["tags"] or "[]")
+        return cls(**data)
+
+    def to_dict(self, details: bool = False) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "id": self.rid,
+            "name": self.name,
+            "version": self.version,
+            "type": self.type,
+            "workspace": self.workspace or None,
+            "status": self.status,
+            "statusMessage": self.status_message or None,
+            "owner": self.owner,
+            "layer": self.layer,
+            "tags": self.tags,
+            "description": self.description,
+            "generation": self.generation,
+            "resourceVersion": self.resource_version,
+            "createdAt": self.created_at,
+            "updatedAt": self.updated_at,
+            "createdBy": self.created_by,
+            "updatedBy": self.updated_by,
+        }
+        if self.source_type:
+            out["sourceType"] = self.source_type
+        if details:
+            out["source"] = self.source_path
+            out["manifest"] = self.manifest
+            out["secrets"] = self.secrets
+            out["references"] = self.references
+            out["dependents"] = self.dependents
+        return out
+
+
+class Reader(Protocol):
+    def query(self, sql: str, params: dict[str, Any] | None = None) -> list[dict[str, Any]]: ...
+
+    def close(self) -> None: ...
+
+
+class SqliteReader:
+    def __init__(self, connection: sqlite3.Connection) -> None:
+        self.connection = connection
+        self.connection.row_factory = sqlite3.Row
+
+    def query(self, sql: str, params: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+        return [dict(row) for row in self.connection.execute(sql, params or {})]
+
+    def close(self) -> None:
+        self.connection.close()
+
+
+class SqlAlchemyReader:
+    def __init__(self, url: str) -> None:
+        from entrepot.store.store import make_engine
+
+        self.engine = make_engine(url)
+
+    def query(self, sql: str, params: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+        from sqlalchemy import text
+
+        with self.engine.connect() as conn:
+            return [dict(row._mapping) for row in conn.execute(text(sql), params or {})]
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+
+class EmptyReader:
+    """No store yet: nothing has been applied. Reading never creates one."""
+
+    def query(self, sql: str, params: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+        return []
+
+    def close(self) -> None:
+        pass
+
+
+def open_reader(settings: Settings) -> Reader:
+    path = settings.sqlite_path
+    if path is None:
+        from entrepot.store.store import Store
+
+        Store(settings).migrate()
+        return SqlAlchemyReader(settings.store_url)
+    if not path.exists():
+        return EmptyReader()
+    connection = sqlite3.connect(str(path), timeout=30)
+    try:
+        version = connection.execute("SELECT version_num FROM alembic_version").fetchone()
+    except sqlite3.OperationalError:
+        version = None
+    if version is None or version[0] != SCHEMA_HEAD:
+        connection.close()
+        from entrepot.store.store import Store
+
+        Store(settings).migrate()  # an older store: upgrade once, then read
+        connection = sqlite3.connect(str(path), timeout=30)
+    connection.execute("PRAGMA query_only = ON")
+    return SqliteReader(connection)
+
+
+def _chunks(items: list[Any]) -> Iterator[list[Any]]:
+    for start in range(0, len(items), CHUNK):
+        yield items[start : start + CHUNK]
+
+
+def _in_clause(prefix: str, values: Iterable[Any]) -> tuple[str, dict[str, Any]]:
+    params = {f"{prefix}{i}": v for i, v in enumerate(values)}
+    return ", ".join(f":{k}" for k in params), params
+
+
+def list_resources(
+    reader: Reader,
+    *,
+    rtype: str | None = None,
+    name: str | None = None,
+    owner: str | None = None,
+    workspace: str | None = None,
+) -> list[ResourceRow]:
+    where, params = [], {}
+    for column, value in (("type", rtype), ("name", name), ("owner", owner)):
+        if value is not None:
+            where.append(f"{column} = :{column}")
+            params[column] = value
+    if workspace is not None:
+        # Instance-level kinds have no workspace; a workspace filter only narrows workflows.
+        where.append("(workspace = :workspace OR workspace = '')")
+        params["workspace"] = workspace
+    sql = f"SELECT {RESOURCE_COLUMNS} FROM resource"
+    if where:
+        sql += " WHERE " + " AND ".join(where)
+    sql += " ORDER BY type, workspace, name"
+    return [ResourceRow.from_row(row) for row in reader.query(sql, params)]
+
+
+def add_details(reader: Reader, rows: list[ResourceRow]) -> None:
+    """Manifest, secret key names, references and dependents: four bulk queries in all."""
+    by_id = {row.id: row for row in rows}
+    for chunk in _chunks(list(by_id)):
+        ids, params = _in_clause("id", chunk)
+        for rec in reader.query(f"SELECT id, manifest FROM resource WHERE id IN ({ids})", params):
+            by_id[rec["id"]].manifest = json.loads(rec["manifest"])
+        for rec in reader.query(
+            "SELECT resource_id, slot, acl, secret_type, keys FROM secret_material "
+            f"WHERE resource_id IN ({ids}) ORDER BY slot",
+            params,
+        ):
+            by_id[rec["resource_id"]].secrets.append(
+                {
+                    "slot": rec["slot"] or None,
+                    "acl": rec["acl"],
+                    "secretType": rec["secret_type"],
+                    "keys": json.loads(rec["keys"]),
+                }
+            )
+        for rec in reader.query(
+            "SELECT rr.resource_id, rr.ref_type, rr.ref_name, t.version, t.status "
+            "FROM resource_ref rr LEFT JOIN resource t "
+            "ON t.type = rr.ref_type AND t.name = rr.ref_name AND t.workspace = '' "
+            f"WHERE rr.resource_id IN ({ids}) ORDER BY rr.ref_name",
+            params,
+        ):
+            by_id[rec["resource_id"]].references.append(
+                {
+                    "type": rec["ref_type"],
+                    "name": rec["ref_name"],
+                    "id": f"{rec['ref_name']}:{rec['version']}:{rec['ref_type']}"
+                    if rec["version"]
+                    else None,
+                    "exists": rec["version"] is not None,
+                }
+            )
+    targets = [(row.type, row.name) for row in rows]
+    names = sorted({name for _, name in targets})
+    wanted = set(targets)
+    for chunk in _chunks(names):
+        in_names, params = _in_clause("n", chunk)
+        for rec in reader.query(
+            "SELECT rr.ref_type, rr.ref_name, r.type, r.version, r.name FROM resource_ref rr "
+            "JOIN resource r ON r.id = rr.resource_id "
+            f"WHERE rr.ref_name IN ({in_names}) ORDER BY r.type, r.name",
+            params,
+        ):
+            if (rec["ref_type"], rec["ref_name"]) not in wanted:
+                continue
+            for row in rows:
+                if row.type == rec["ref_type"] and row.name == rec["ref_name"]:
+                    row.dependents.append({"id": f"{rec['type']}:{rec['version']}:{rec['name']}"})
+
+
+def dependents_of(reader: Reader, rtype: str, name: str) -> list[str]:
+    """Resources that reference this one, as `type:version:name` (the DataOS message form)."""
+    rows = reader.query(
+        "SELECT r.type, r.version, r.name FROM resource_ref rr "
+        "JOIN resource r ON r.id = rr.resource_id "
+        "WHERE rr.ref_type = :t AND rr.ref_name = :n ORDER BY r.type, r.name",
+        {"t": rtype, "n": name},
+    )
+    return [f"{r['type']}:{r['version']}:{r['name']}" for r in rows]
+
+
+def resource_names(reader: Reader, rtype: str) -> list[str]:
+    return [
+        r["name"] for r in reader.query("SELECT name FROM resource WHERE type = :t", {"t": rtype})
+    ]

@@ -1,0 +1,423 @@
+"""The metastore's write path: migrations, atomic applies with optimistic concurrency, deletes,
+secret material, key rotation and the audit trail (SQLAlchemy 2 Core)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import Connection, Engine, create_engine, delete, event, insert, select, update
+from sqlalchemy.exc import IntegrityError, OperationalError
+
+from entrepot.config import Settings
+from entrepot.errors import ConflictError, StoreError
+from entrepot.secrets import crypto
+from entrepot.store.tables import (
+    audit_event,
+    data_key,
+    resource,
+    resource_ref,
+    secret_material,
+    store_setting,
+)
+
+FINGERPRINT_KEY_SETTING = "fingerprint_data_key_id"
+
+
+def now() -> str:
+    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def make_engine(url: str) -> Engine:
+    if url.startswith("sqlite"):
+        engine = create_engine(url, hide_parameters=True)
+
+        @event.listens_for(engine, "connect")
+        def _connect(dbapi_connection: Any, _record: Any) -> None:
+            dbapi_connection.isolation_level = None  # we issue BEGIN ourselves, below
+            cursor = dbapi_connection.cursor()
+            cursor.execute("PRAGMA busy_timeout = 30000")
+            cursor.execute("PRAGMA journal_mode = WAL")
+            cursor.execute("PRAGMA synchronous = NORMAL")
+            cursor.execute("PRAGMA foreign_keys = ON")
+            cursor.close()
+
+        @event.listens_for(engine, "begin")
+        def _begin(connection: Connection) -> None:
+            # Take the write lock up front: two writers then queue on busy_timeout instead of
+            # one failing with "database is locked" when it upgrades a read lock.
+            connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+        return engine
+    # hide_parameters: a failing statement's parameters never reach an error message.
+    return create_engine(url, hide_parameters=True, pool_pre_ping=True)
+
+
+@dataclass
+class ExistingResource:
+    """What an apply needs to know of a stored resource to plan and to detect conflicts."""
+
+    id: int
+    type: str
+    workspace: str
+    name: str
+    version: str
+    owner: str
+    layer: str
+    tags: list[str]
+    description: str | None
+    spec_hash: str
+    generation: int
+    resource_version: int
+    fingerprints: dict[str, dict[str, str]]  # slot -> item -> fingerprint
+    manifest: dict[str, Any]
+
+    @property
+    def key(self) -> tuple[str, str, str]:
+        return (self.type, self.workspace, self.name)
+
+
+@dataclass
+class WriteItem:
+    """One resource to create or update, fully computed before the transaction starts."""
+
+    existing: ExistingResource | None
+    row: dict[str, Any]  # resource columns
+    refs: list[tuple[str, str]]
+    secrets: list[dict[str, Any]] | None  # None: keep stored material; list: replace it
+    action: str  # created | updated
+
+
+class Store:
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        path = settings.sqlite_path
+        if path is not None:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        self.engine = make_engine(settings.store_url)
+        self._migrated = False
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    # --- schema -----------------------------------------------------------------------------
+
+    def migrate(self) -> None:
+        if self._migrated:
+            return
+        from entrepot.store import SCHEMA_HEAD
+        from entrepot.store.migrations import upgrade
+
+        try:
+            with self.engine.begin() as conn:
+                current = None
+                if self.engine.dialect.has_table(conn, "alembic_version"):
+                    current = conn.exec_driver_sql(
+                        "SELECT version_num FROM alembic_version"
+                    ).scalar()
+                if current != SCHEMA_HEAD:
+                    upgrade(conn)
+        except OperationalError as exc:
+            raise StoreError(
+                f"cannot open the store at {self._display_url()}: {exc.orig}",
+                hint="check ENTREPOT_HOME / ENTREPOT_STORE_URL",
+            ) from None
+        self._migrated = True
+
+    def _display_url(self) -> str:
+        return self.engine.url.render_as_string(hide_password=True)
+
+    @contextmanager
+    def transaction(self) -> Iterator[Connection]:
+        self.migrate()
+        with self.engine.begin() as conn:
+            yield conn
+
+    # --- reads for planning -----------------------------------------------------------------
+
+    def existing(
+        self, keys: list[tuple[str, str, str]]
+    ) -> dict[tuple[str, str, str], ExistingResource]:
+        """Stored state of many resources in two bulk queries (by name, chunked)."""
+        self.migrate()
+        wanted = set(keys)
+        names = sorted({name for _, _, name in keys})
+        found: dict[tuple[str, str, str], ExistingResource] = {}
+        with self.engine.connect() as conn:
+            for start in range(0, len(names), 500):
+                chunk = names[start : start + 500]
+                rows = conn.execute(select(resource).where(resource.c.name.in_(chunk))).mappings()
+                for row in rows:
+                    key = (row["type"], row["workspace"], row["name"])
+                    if key not in wanted:
+                        continue
+                    found[key] = ExistingResource(
+                        id=row["id"],
+                        type=row["type"],
+                        workspace=row["workspace"],
+                        name=row["name"],
+                        version=row["version"],
+                        owner=row["owner"],
+                        layer=row["layer"],
+                        tags=json.loads(row["tags"]),
+                        description=row["description"],
+                        spec_hash=row["spec_hash"],
+                        generation=row["generation"],
+                        resource_version=row["resource_version"],
+                        fingerprints={},
+                        manifest=json.loads(row["manifest"]),
+                    )
+            by_id = {item.id: item for item in found.values()}
+            ids = sorted(by_id)
+            for start in range(0, len(ids), 500):
+                chunk_ids = ids[start : start + 500]
+                rows = conn.execute(
+                    select(
+                        secret_material.c.resource_id,
+                        secret_material.c.slot,
+                        secret_material.c.fingerprints,
+                    ).where(secret_material.c.resource_id.in_(chunk_ids))
+                ).mappings()
+                for row in rows:
+                    by_id[row["resource_id"]].fingerprints[row["slot"]] = json.loads(
+                        row["fingerprints"]
+                    )
+        return found
+
+    def names_of(self, rtype: str) -> dict[str, str]:
+        """name -> acl (for instance secrets) or version, of every resource of a type."""
+        self.migrate()
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                select(resource.c.name, resource.c.manifest).where(resource.c.type == rtype)
+            ).all()
+        out: dict[str, str] = {}
+        for name, manifest in rows:
+            body = json.loads(manifest).get(rtype, {})
+            out[name] = str(body.get("acl", "")) if isinstance(body, dict) else ""
+        return out
+
+    # --- keys -------------------------------------------------------------------------------
+
+    def fingerprint_key(self, keyring: crypto.Keyring) -> bytes:
+        """The store-wide HMAC key for fingerprints, created once, wrapped like a data key."""
+        with self.transaction() as conn:
+            value = conn.execute(
+                select(store_setting.c.value).where(store_setting.c.key == FINGERPRINT_KEY_SETTING)
+            ).scalar()
+            if value is None:
+                key = crypto.new_data_key()
+                key_id = self._insert_data_key(conn, keyring, key, "fingerprint")
+                conn.execute(
+                    insert(store_setting).values(key=FINGERPRINT_KEY_SETTING, value=str(key_id))
+                )
+                return key
+            row = conn.execute(select(data_key).where(data_key.c.id == int(value))).mappings().one()
+            return crypto.unwrap_key(
+                keyring.get(row["master_key_id"]), row["wrapped"], "fingerprint"
+            )
+
+    def _insert_data_key(
+        self, conn: Connection, keyring: crypto.Keyring, key: bytes, purpose: str
+    ) -> int:
+        wrapped = crypto.wrap_key(keyring.current, key, purpose)
+        result = conn.execute(
+            insert(data_key).values(
+                purpose=purpose,
+                master_key_id=keyring.current.id,
+                wrapped=wrapped,
+                created_at=now(),
+            )
+        )
+        pk = result.inserted_primary_key
+        assert pk is not None
+        return int(pk[0])
+
+    # --- writes -----------------------------------------------------------------------------
+
+    def write(
+        self,
+        items: list[WriteItem],
+        keyring: crypto.Keyring,
+        actor: str,
+        audit: list[dict[str, Any]],
+    ) -> None:
+        """Create or update every item in one transaction, or none.
+
+        Optimistic concurrency: an update only applies if `resource_version` is still the one
+        the plan read; otherwise the whole transaction rolls back with ConflictError and the
+        caller re-plans.
+        """
+        try:
+            with self.transaction() as conn:
+                for item in items:
+                    self._write_one(conn, item, keyring)
+                if audit:
+                    conn.execute(insert(audit_event), audit)
+        except IntegrityError:
+            # A concurrent apply created the same resource first.
+            raise ConflictError(
+                "a resource in this apply was created concurrently", hint="apply again"
+            ) from None
+
+    def _write_one(self, conn: Connection, item: WriteItem, keyring: crypto.Keyring) -> None:
+        if item.existing is None:
+            result = conn.execute(insert(resource).values(**item.row))
+            pk = result.inserted_primary_key
+            assert pk is not None
+            resource_id = int(pk[0])
+        else:
+            resource_id = item.existing.id
+            result = conn.execute(
+                update(resource)
+                .where(resource.c.id == resource_id)
+                .where(resource.c.resource_version == item.existing.resource_version)
+                .values(**item.row)
+            )
+            if result.rowcount != 1:
+                raise ConflictError(
+                    f"{item.row['type']} '{item.row['name']}' changed while this apply ran",
+                    hint="apply again",
+                )
+            conn.execute(delete(resource_ref).where(resource_ref.c.resource_id == resource_id))
+        if item.refs:
+            conn.execute(
+                insert(resource_ref),
+                [
+                    {"resource_id": resource_id, "ref_type": t, "ref_name": n}
+                    for t, n in sorted(set(item.refs))
+                ],
+            )
+        if item.secrets is not None:
+            self._replace_material(conn, resource_id, item.secrets, keyring)
+
+    def _replace_material(
+        self,
+        conn: Connection,
+        resource_id: int,
+        secrets: list[dict[str, Any]],
+        keyring: crypto.Keyring,
+    ) -> None:
+        old_keys = [
+            row[0]
+            for row in conn.execute(
+                select(secret_material.c.data_key_id).where(
+                    secret_material.c.resource_id == resource_id
+                )
+            )
+        ]
+        conn.execute(delete(secret_material).where(secret_material.c.resource_id == resource_id))
+        if old_keys:
+            conn.execute(delete(data_key).where(data_key.c.id.in_(old_keys)))
+        for secret in secrets:
+            dek = crypto.new_data_key()
+            binding = secret["binding"]
+            key_id = self._insert_data_key(conn, keyring, dek, binding)
+            conn.execute(
+                insert(secret_material).values(
+                    resource_id=resource_id,
+                    slot=secret["slot"],
+                    acl=secret["acl"],
+                    secret_type=secret["secret_type"],
+                    data_key_id=key_id,
+                    ciphertext=crypto.encrypt_payload(dek, secret["payload"], binding),
+                    keys=json.dumps(secret["keys"]),
+                    fingerprints=json.dumps(secret["fingerprints"], sort_keys=True),
+                )
+            )
+
+    def delete(self, targets: list[ExistingResource], audit: list[dict[str, Any]]) -> None:
+        with self.transaction() as conn:
+            for target in targets:
+                key_ids = [
+                    row[0]
+                    for row in conn.execute(
+                        select(secret_material.c.data_key_id).where(
+                            secret_material.c.resource_id == target.id
+                        )
+                    )
+                ]
+                conn.execute(
+                    delete(secret_material).where(secret_material.c.resource_id == target.id)
+                )
+                if key_ids:
+                    conn.execute(delete(data_key).where(data_key.c.id.in_(key_ids)))
+                conn.execute(delete(resource_ref).where(resource_ref.c.resource_id == target.id))
+                result = conn.execute(
+                    delete(resource)
+                    .where(resource.c.id == target.id)
+                    .where(resource.c.resource_version == target.resource_version)
+                )
+                if result.rowcount != 1:
+                    raise ConflictError(
+                        f"{target.type} '{target.name}' changed while deleting", hint="try again"
+                    )
+            if audit:
+                conn.execute(insert(audit_event), audit)
+
+    # --- secret values ----------------------------------------------------------------------
+
+    def open_secret(
+        self, resource_id: int, slot: str, binding: str, keyring: crypto.Keyring
+    ) -> dict[str, Any]:
+        self.migrate()
+        with self.engine.connect() as conn:
+            row = (
+                conn.execute(
+                    select(
+                        secret_material.c.ciphertext,
+                        data_key.c.wrapped,
+                        data_key.c.master_key_id,
+                        data_key.c.purpose,
+                    )
+                    .join(data_key, data_key.c.id == secret_material.c.data_key_id)
+                    .where(secret_material.c.resource_id == resource_id)
+                    .where(secret_material.c.slot == slot)
+                )
+                .mappings()
+                .one_or_none()
+            )
+        if row is None:
+            raise StoreError(f"no secret material for '{binding}'")
+        # The data key is bound to the binding it was created for: a row moved elsewhere fails.
+        dek = crypto.unwrap_key(keyring.get(row["master_key_id"]), row["wrapped"], binding)
+        return crypto.decrypt_payload(dek, row["ciphertext"], binding)
+
+    def record(self, audit: list[dict[str, Any]]) -> None:
+        with self.transaction() as conn:
+            conn.execute(insert(audit_event), audit)
+
+    def rotate(
+        self, keyring: crypto.Keyring, new_key: crypto.MasterKey, audit: dict[str, Any]
+    ) -> int:
+        """Re-wrap every data key under `new_key`, in one transaction."""
+        with self.transaction() as conn:
+            rows = conn.execute(select(data_key)).mappings().all()
+            for row in rows:
+                plain = crypto.unwrap_key(
+                    keyring.get(row["master_key_id"]), row["wrapped"], row["purpose"]
+                )
+                conn.execute(
+                    update(data_key)
+                    .where(data_key.c.id == row["id"])
+                    .values(
+                        master_key_id=new_key.id,
+                        wrapped=crypto.wrap_key(new_key, plain, row["purpose"]),
+                    )
+                )
+            conn.execute(
+                insert(audit_event), [{**audit, "detail": f"{len(rows)} data keys re-wrapped"}]
+            )
+        return len(rows)
+
+    def audit_events(self, limit: int = 100) -> list[dict[str, Any]]:
+        self.migrate()
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                select(audit_event).order_by(audit_event.c.id.desc()).limit(limit)
+            ).mappings()
+            return [dict(r) for r in rows]

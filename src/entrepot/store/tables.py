@@ -1,0 +1,120 @@
+"""The metastore schema. Migrations in `migrations/versions` must produce exactly this
+(tests/test_store_migrations.py compares them)."""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    Column,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+
+metadata = MetaData()
+
+# One row per resource. Identity is (type, workspace, name); the displayed id is
+# name:version:type. Timestamps are ISO-8601 UTC text; JSON columns are text (portable, and
+# readable by the stdlib sqlite3 fast path).
+resource = Table(
+    "resource",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("type", String(32), nullable=False),
+    Column("workspace", String(64), nullable=False),
+    Column("name", String(64), nullable=False),
+    Column("version", String(16), nullable=False),
+    Column("owner", String(128), nullable=False),
+    Column("layer", String(16), nullable=False),
+    Column("tags", Text, nullable=False),
+    Column("description", Text),
+    Column("manifest", Text, nullable=False),  # as applied, secret values excluded
+    Column("spec_hash", String(64), nullable=False),
+    Column("generation", Integer, nullable=False),  # changes only when the spec changes
+    Column("resource_version", Integer, nullable=False),  # changes on every write (OCC)
+    Column("status", String(16), nullable=False),
+    Column("status_message", Text, nullable=False),
+    Column("source_type", String(32)),
+    Column("source_path", Text),
+    Column("created_at", String(32), nullable=False),
+    Column("updated_at", String(32), nullable=False),
+    Column("created_by", String(128), nullable=False),
+    Column("updated_by", String(128), nullable=False),
+    UniqueConstraint("type", "workspace", "name", name="uq_resource_identity"),
+)
+Index("ix_resource_owner", resource.c.owner)
+
+# Outgoing references (a depot's instance secrets). Kept by name: a forced delete may leave one
+# dangling, which `get -d` shows.
+resource_ref = Table(
+    "resource_ref",
+    metadata,
+    Column(
+        "resource_id",
+        Integer,
+        ForeignKey("resource.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    Column("ref_type", String(32), primary_key=True),
+    Column("ref_name", String(64), primary_key=True),
+)
+Index("ix_resource_ref_target", resource_ref.c.ref_type, resource_ref.c.ref_name)
+
+# Data keys, each wrapped by a master key; rotation re-wraps these rows only.
+data_key = Table(
+    "data_key",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("purpose", String(64), nullable=False),
+    Column("master_key_id", String(32), nullable=False),
+    Column("wrapped", LargeBinary, nullable=False),
+    Column("created_at", String(32), nullable=False),
+)
+
+# Encrypted values of a resource: slot '' for an instance secret, 'connectionSecret[i]' for a
+# v1 depot's inline credentials. `keys` and `fingerprints` are public: key names and HMACs.
+secret_material = Table(
+    "secret_material",
+    metadata,
+    Column(
+        "resource_id",
+        Integer,
+        ForeignKey("resource.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    Column("slot", String(64), primary_key=True),
+    Column("acl", String(4), nullable=False),
+    Column("secret_type", String(32)),
+    Column("data_key_id", Integer, ForeignKey("data_key.id"), nullable=False),
+    Column("ciphertext", LargeBinary, nullable=False),
+    Column("keys", Text, nullable=False),
+    Column("fingerprints", Text, nullable=False),
+)
+
+# Who did what, when, and why: every apply, delete, decryption and key rotation.
+audit_event = Table(
+    "audit_event",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("at", String(32), nullable=False),
+    Column("actor", String(128), nullable=False),
+    Column("action", String(32), nullable=False),
+    Column("resource_type", String(32)),
+    Column("resource_name", String(64)),
+    Column("purpose", Text),
+    Column("detail", Text),
+)
+Index("ix_audit_event_resource", audit_event.c.resource_type, audit_event.c.resource_name)
+
+# Small store-wide settings (the fingerprint key's data_key id).
+store_setting = Table(
+    "store_setting",
+    metadata,
+    Column("key", String(64), primary_key=True),
+    Column("value", Text, nullable=False),
+)
