@@ -11,6 +11,7 @@ from __future__ import annotations
 import difflib
 import hashlib
 import json
+import os
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -280,9 +281,16 @@ class Service:
         from entrepot.secrets.crypto import encode_files
         from entrepot.store.store import WriteItem, now
 
-        existing = self.store.existing([p.key for p in planned])
-        needs_key = any(p.secrets for p in planned)
-        fp_key = self.store.fingerprint_key(self.keyring) if needs_key else b""
+        store = self.store
+        # A dry run writes nothing: not even a first master key, fingerprint key or store file.
+        readable = store.exists or not options.dry_run
+        existing = store.existing([p.key for p in planned]) if readable else {}
+        fp_key = b""
+        if any(p.secrets for p in planned):
+            if not options.dry_run or (readable and store.has_fingerprint_key()):
+                fp_key = store.fingerprint_key(self.keyring)
+            else:  # nothing stored to compare with: every secret is new anyway
+                fp_key = os.urandom(32)
         stamp = now()
         items: list[WriteItem] = []
         outcomes: list[Outcome] = []
@@ -474,7 +482,7 @@ class Service:
                 hint="reads use the depot's r secret; writes its rw secret",
             )
         binding = _binding("instance-secret", name, "")
-        payload = self.store.open_secret(found.id, "", binding, self.keyring)
+        payload, secret_type = self.store.open_secret(found.id, "", binding, self.keyring)
         data = {k: str(v) for k, v in payload.get("data", {}).items()}
         files = decode_files(payload.get("files", {}))
         redactor.register(*data.values(), *files.values())
@@ -491,7 +499,6 @@ class Service:
                 }
             ]
         )
-        secret_type = found.manifest.get("instance-secret", {}).get("type")
         return ResolvedSecret(name, stored_acl, secret_type, data, files)
 
     def rotate_master_key(self) -> tuple[int, str]:

@@ -23,10 +23,34 @@ def json_schema(kind: str, version: str | None = None) -> dict[str, Any]:
         if kind == "depot" and ver == "v2alpha":
             _add_blocks(schema)
         schemas.append(schema)
-    result: dict[str, Any] = schemas[0] if len(schemas) == 1 else {"oneOf": schemas}
+    if len(schemas) == 1:
+        result = schemas[0]
+    else:  # references point at the root: hoist every member's definitions there
+        defs: dict[str, Any] = {}
+        for member in schemas:
+            defs.update(member.pop("$defs", {}))
+        result = {"oneOf": schemas, "$defs": defs}
+    result = _allow_interpolation(result)
     result["$schema"] = "https://json-schema.org/draft/2020-12/schema"
     result.setdefault("title", kind)
     return result
+
+
+# `acl: ${ACCESS_CONTROL_LIST}` or `port: $PG_PORT` are valid before interpolation.
+INTERPOLATED = {"type": "string", "pattern": "^\\$\\{?[A-Za-z_]"}
+
+
+def _allow_interpolation(node: Any) -> Any:
+    if isinstance(node, list):
+        return [_allow_interpolation(item) for item in node]
+    if not isinstance(node, dict):
+        return node
+    out = {key: _allow_interpolation(value) for key, value in node.items()}
+    typed = out.get("type") in ("integer", "boolean", "number") or "enum" in out or "const" in out
+    if typed and "properties" not in out:
+        extra = {k: out.pop(k) for k in ("title", "description", "default", "examples") if k in out}
+        return {"anyOf": [out, INTERPOLATED], **extra}
+    return out
 
 
 def _add_blocks(schema: dict[str, Any]) -> None:

@@ -49,7 +49,9 @@ def _block_lines(depot_type: DepotType) -> list[str]:
 def _secret(name: str, acl: str, depot_type: DepotType) -> str:
     depot = name.rsplit("-", 1)[0]
     env = depot.upper() + ("_RW" if acl == "rw" else "")
-    keys = [*depot_type.secret_keys]
+    # Types whose keys are all optional (S3, Kafka, ...) still get a usable secret.
+    keys = [*depot_type.secret_keys] or [*depot_type.optional_secret_keys]
+    optional = [k for k in depot_type.optional_secret_keys if k not in keys]
     body = [
         f"name: {name}",
         "version: v1",
@@ -63,7 +65,7 @@ def _secret(name: str, acl: str, depot_type: DepotType) -> str:
     if keys:
         body.append("  data:")
         body.extend(f"    {key}: ${{{env}_{key.upper()}}}" for key in keys)
-    for key in depot_type.optional_secret_keys:
+    for key in optional:
         body.append(f"    # {key}: ${{{env}_{key.upper()}}}")
     if depot_type.secret_files:
         body.append("  files:")

@@ -203,6 +203,20 @@ class Store:
 
     # --- keys -------------------------------------------------------------------------------
 
+    @property
+    def exists(self) -> bool:
+        """False for an embedded store not created yet (reads then need no file)."""
+        path = self.settings.sqlite_path
+        return path is None or path.exists()
+
+    def has_fingerprint_key(self) -> bool:
+        self.migrate()
+        with self.engine.connect() as conn:
+            value = conn.execute(
+                select(store_setting.c.value).where(store_setting.c.key == FINGERPRINT_KEY_SETTING)
+            ).scalar()
+        return value is not None
+
     def fingerprint_key(self, keyring: crypto.Keyring) -> bytes:
         """The store-wide HMAC key for fingerprints, created once, wrapped like a data key."""
         with self.transaction() as conn:
@@ -363,12 +377,14 @@ class Store:
 
     def open_secret(
         self, resource_id: int, slot: str, binding: str, keyring: crypto.Keyring
-    ) -> dict[str, Any]:
+    ) -> tuple[dict[str, Any], str | None]:
+        """Decrypt one slot: (payload, secret type)."""
         self.migrate()
         with self.engine.connect() as conn:
             row = (
                 conn.execute(
                     select(
+                        secret_material.c.secret_type,
                         secret_material.c.ciphertext,
                         data_key.c.wrapped,
                         data_key.c.master_key_id,
@@ -385,7 +401,7 @@ class Store:
             raise StoreError(f"no secret material for '{binding}'")
         # The data key is bound to the binding it was created for: a row moved elsewhere fails.
         dek = crypto.unwrap_key(keyring.get(row["master_key_id"]), row["wrapped"], binding)
-        return crypto.decrypt_payload(dek, row["ciphertext"], binding)
+        return crypto.decrypt_payload(dek, row["ciphertext"], binding), row["secret_type"]
 
     def record(self, audit: list[dict[str, Any]]) -> None:
         with self.transaction() as conn:

@@ -1,0 +1,136 @@
+"""Test fixtures: an isolated Entrepôt home per test, the CLI run as a user runs it (in-process
+for speed, or as a real subprocess), and one throwaway PostgreSQL for the whole session.
+
+A missing service is a failing test, never a skip.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+from scripts.services import PostgresServer
+
+from entrepot.cli.main import main
+from entrepot.secrets.redact import redactor
+
+ROOT = Path(__file__).resolve().parents[1]
+TUTORIAL = ROOT / "tests" / "fixtures" / "tutorial"
+DEMO_SQL = ROOT / "demo" / "sales_data.sql"
+BIN = Path(sys.executable).parent
+ENV_CLEAR = (
+    "ENTREPOT_MASTER_KEY",
+    "ENTREPOT_PREVIOUS_MASTER_KEY",
+    "ENTREPOT_NEW_MASTER_KEY",
+    "ENTREPOT_STORE_URL",
+    "ENTREPOT_DEBUG",
+)
+
+
+@dataclass
+class Result:
+    exit_code: int
+    stdout: str
+    stderr: str
+
+    @property
+    def output(self) -> str:
+        return self.stdout + self.stderr
+
+
+@pytest.fixture
+def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A fresh $ENTREPOT_HOME, acting user 'alice'."""
+    path = tmp_path / "home"
+    monkeypatch.setenv("ENTREPOT_HOME", str(path))
+    monkeypatch.setenv("ENTREPOT_USER", "alice")
+    for name in ENV_CLEAR:
+        monkeypatch.delenv(name, raising=False)
+    redactor.clear()
+    return path
+
+
+def run_cli(*args: str, stdin: str | None = None, env: dict[str, str] | None = None) -> Result:
+    """Run the CLI in this process exactly as the console script does (same error handling)."""
+    runner = CliRunner()
+    with runner.isolation(input=stdin, env=env) as (out, err, _):
+        try:
+            main(list(args))
+            code = 0
+        except SystemExit as exc:
+            code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+        stdout = out.getvalue().decode()
+        stderr = err.getvalue().decode()
+    return Result(code, stdout, stderr)
+
+
+def run_process(
+    *args: str,
+    stdin: str | None = None,
+    env: dict[str, str] | None = None,
+    program: str = "entrepot",
+    cwd: Path | None = None,
+) -> Result:
+    """Run the installed console script in a fresh process."""
+    proc = subprocess.run(
+        [str(BIN / program), *args],
+        input=stdin,
+        capture_output=True,
+        text=True,
+        env={**os.environ, **(env or {})},
+        cwd=cwd,
+        timeout=120,
+    )
+    return Result(proc.returncode, proc.stdout, proc.stderr)
+
+
+@pytest.fixture
+def cli(home: Path) -> Iterator[type[CliHelpers]]:
+    yield CliHelpers
+
+
+class CliHelpers:
+    run = staticmethod(run_cli)
+    process = staticmethod(run_process)
+
+
+def write(path: Path, text: str) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+    return path
+
+
+@dataclass
+class SalesDatabase:
+    server: PostgresServer
+    reader: str
+    password: str
+
+    @property
+    def host(self) -> str:
+        return self.server.host
+
+    @property
+    def port(self) -> int:
+        return self.server.port
+
+
+@pytest.fixture(scope="session")
+def postgres(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SalesDatabase]:
+    """One PostgreSQL for the session, holding the demo's sales_data database."""
+    server = PostgresServer(tmp_path_factory.mktemp("postgres"))
+    server.start()
+    try:
+        password = "reader-pw-Quoted'&%"
+        server.create_role("sales_reader", password)
+        server.create_database("sales_data")
+        server.psql(file=DEMO_SQL, database="sales_data")
+        yield SalesDatabase(server, "sales_reader", password)
+    finally:
+        server.stop()

@@ -1,0 +1,183 @@
+"""The metastore: generations, atomic applies, concurrency, migrations; SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import json
+import multiprocessing
+import sqlite3
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import create_engine
+
+from entrepot.config import load_settings
+from entrepot.service import ApplyOptions, Service
+from entrepot.store.store import Store
+from entrepot.store.tables import metadata
+from tests.conftest import SalesDatabase, run_cli, write
+
+SECRET = """name: shared-r
+version: v1
+type: instance-secret
+instance-secret:
+  type: key-value-properties
+  acl: r
+  data: {username: u, password: Secret-Pass}
+"""
+
+
+def depot(name: str, port: int, description: str = "d") -> str:
+    return f"""name: {name}
+version: v2alpha
+type: depot
+description: {description}
+depot:
+  type: postgresql
+  secrets: [{{name: shared-r, allkeys: true}}]
+  postgresql: {{host: h.example.com, port: {port}, database: db}}
+"""
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def backend(
+    request: pytest.FixtureRequest, home: Path, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[str]:
+    """The embedded SQLite store, or a fresh PostgreSQL metastore database."""
+    if request.param == "postgres":
+        postgres: SalesDatabase = request.getfixturevalue("postgres")
+        name = f"store_{uuid.uuid4().hex[:12]}"
+        postgres.server.create_database(name)
+        monkeypatch.setenv("ENTREPOT_STORE_URL", postgres.server.url(name))
+    yield request.param
+
+
+def record(name: str, rtype: str = "depot") -> dict[str, object]:
+    result = run_cli("get", "-t", rtype, "-n", name, "-a", "--output", "json")
+    [row] = json.loads(result.stdout)
+    assert isinstance(row, dict)
+    return row
+
+
+def test_generation_changes_only_with_the_spec(backend: str, tmp_path: Path) -> None:
+    secret = write(tmp_path / "s.yml", SECRET)
+    path = write(tmp_path / "d.yml", depot("pg", 5432))
+    assert run_cli("apply", "-f", str(secret), "-f", str(path)).exit_code == 0
+    assert record("pg")["generation"] == 1
+    assert (
+        run_cli("apply", "-f", str(path)).stdout.strip() == "applying pg:v2alpha:depot...unchanged"
+    )
+    assert record("pg")["resourceVersion"] == 1
+    # A description is metadata: updated, same generation, new resource version.
+    write(tmp_path / "d.yml", depot("pg", 5432, description="new words"))
+    assert run_cli("apply", "-f", str(path)).stdout.strip() == "applying pg:v2alpha:depot...updated"
+    row = record("pg")
+    assert (row["generation"], row["resourceVersion"]) == (1, 2)
+    write(tmp_path / "d.yml", depot("pg", 6543, description="new words"))
+    run_cli("apply", "-f", str(path))
+    row = record("pg")
+    assert (row["generation"], row["resourceVersion"]) == (2, 3)
+    assert row["owner"] == "alice" and row["createdBy"] == "alice"
+
+
+def test_a_multi_document_apply_is_all_or_nothing(backend: str, tmp_path: Path) -> None:
+    good = write(tmp_path / "s.yml", SECRET)
+    bad = write(tmp_path / "bad.yml", depot("pg", 5432).replace("shared-r", "missing-r"))
+    result = run_cli("apply", "-f", str(good), "-f", str(bad))
+    assert result.exit_code == 3
+    assert "instance secret 'missing-r' does not exist" in result.stderr
+    assert json.loads(run_cli("get", "-a", "--output", "json").stdout) == []
+
+
+def test_delete_is_refused_while_a_depot_depends_on_the_secret(
+    backend: str, tmp_path: Path
+) -> None:
+    secret = write(tmp_path / "s.yml", SECRET)
+    path = write(tmp_path / "d.yml", depot("pg", 5432))
+    run_cli("apply", "-f", str(secret), "-f", str(path))
+    refused = run_cli("delete", "-t", "instance-secret", "-n", "shared-r")
+    assert refused.exit_code == 5
+    assert "cannot delete resource, it is a dependency of 'depot:v2alpha:pg'" in refused.stderr
+    # Deleting both from their files works in any order: dependants go first.
+    both = run_cli("delete", "-f", str(secret), "-f", str(path))
+    assert both.exit_code == 0, both.stderr
+    assert both.stdout.splitlines() == [
+        "deleting pg:v2alpha:depot...deleted",
+        "deleting shared-r:v1:instance-secret...deleted",
+    ]
+    missing = run_cli("delete", "-t", "depot", "-n", "pgg")
+    assert missing.exit_code == 4 and "depot 'pgg' not found" in missing.stderr
+
+
+def _apply_loop(barrier: object, home: str, url: str | None, worker: int, rounds: int) -> None:
+    import os
+
+    os.environ["ENTREPOT_HOME"] = home
+    os.environ["ENTREPOT_USER"] = f"worker{worker}"
+    if url:
+        os.environ["ENTREPOT_STORE_URL"] = url
+    folder = Path(home).parent / f"worker{worker}"
+    folder.mkdir(exist_ok=True)
+    service = Service()
+    barrier.wait()  # type: ignore[attr-defined]
+    for i in range(rounds):
+        # Every round changes the shared depot's port to a value no other round uses.
+        shared = write(folder / "shared.yml", depot("shared", 10000 + worker * 1000 + i))
+        own = write(folder / f"own{i}.yml", depot(f"w{worker}d{i}", 5432))
+        service.apply(ApplyOptions(paths=[str(shared), str(own)]))
+
+
+def test_concurrent_applies_lose_no_update(backend: str, home: Path, tmp_path: Path) -> None:
+    run_cli("apply", "-f", str(write(tmp_path / "s.yml", SECRET)))
+    run_cli("apply", "-f", str(write(tmp_path / "d.yml", depot("shared", 1))))
+    settings = load_settings()
+    url = settings.store_url if backend == "postgres" else None
+    rounds = 15
+    ctx = multiprocessing.get_context("spawn")
+    barrier = ctx.Barrier(2)
+    workers = [
+        ctx.Process(target=_apply_loop, args=(barrier, str(home), url, w, rounds)) for w in (1, 2)
+    ]
+    for proc in workers:
+        proc.start()
+    for proc in workers:
+        proc.join(timeout=120)
+        assert proc.exitcode == 0
+    shared = record("shared")
+    # Each of the 30 applies changed the spec once: no update was lost.
+    assert shared["generation"] == 1 + 2 * rounds
+    assert shared["resourceVersion"] == 1 + 2 * rounds
+    names = {
+        r["name"]
+        for r in json.loads(run_cli("get", "-t", "depot", "-a", "--output", "json").stdout)
+    }
+    assert {f"w{w}d{i}" for w in (1, 2) for i in range(rounds)} <= names
+    events = json.loads(run_cli("admin", "audit", "-n", "500", "--output", "json").stdout)
+    shared_updates = [
+        e for e in events if e["resource_name"] == "shared" and e["action"] == "update"
+    ]
+    assert len(shared_updates) == 2 * rounds
+    if backend == "sqlite":
+        with sqlite3.connect(home / "entrepot.db") as db:
+            assert db.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+
+
+def test_migrations_produce_exactly_the_declared_schema(backend: str) -> None:
+    from alembic.autogenerate import compare_metadata
+    from alembic.migration import MigrationContext
+
+    settings = load_settings()
+    Store(settings).migrate()
+    engine = create_engine(settings.store_url)
+    with engine.connect() as conn:
+        diff = compare_metadata(MigrationContext.configure(conn), metadata)
+    engine.dispose()
+    assert diff == []
+
+
+def test_get_does_not_create_a_store(home: Path) -> None:
+    result = run_cli("get", "-t", "depot")
+    assert result.exit_code == 0
+    assert "no depots found owned by you" in result.stderr
+    assert not (home / "entrepot.db").exists()
