@@ -184,8 +184,10 @@ instance-secret:
 def test_changed_value_updates_and_bumps_generation(home: Path, tmp_path: Path) -> None:
     apply_secret(tmp_path, password="First-Value")
     apply_secret(tmp_path, password="First-Value")
-    diff = run_cli("diff", "-f", str(write(tmp_path / "changed.yml", SECRET.format(
-        name="postgres-r", password="Second-Value", acl="r", type="key-value-properties"))))  # fmt: skip
+    changed = SECRET.format(
+        name="postgres-r", password="Second-Value", acl="r", type="key-value-properties"
+    )
+    diff = run_cli("diff", "-f", str(write(tmp_path / "changed.yml", changed)))
     assert diff.exit_code == 1
     assert "~ secret data.password: changed (value hidden)" in diff.stdout
     assert "Second-Value" not in diff.output and "First-Value" not in diff.output

@@ -47,7 +47,7 @@ def test_steps_1_to_4_verbatim_against_the_demo_database(
 
     step4 = run_process("get", "-t", "depot", program="dataos-ctl", env=env)
     assert step4.exit_code == 0
-    header, rule, row = step4.stdout.strip().splitlines()
+    header, _rule, row = step4.stdout.strip().splitlines()
     assert [c.strip() for c in header.split("|")] == [
         "NAME", "VERSION", "TYPE", "WORKSPACE", "STATUS", "RUNTIME", "OWNER",
     ]  # fmt: skip

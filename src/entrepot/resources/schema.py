@@ -30,7 +30,7 @@ def json_schema(kind: str, version: str | None = None) -> dict[str, Any]:
         for member in schemas:
             defs.update(member.pop("$defs", {}))
         result = {"oneOf": schemas, "$defs": defs}
-    result = _allow_interpolation(result)
+    result = dict(_allow_interpolation(result))
     result["$schema"] = "https://json-schema.org/draft/2020-12/schema"
     result.setdefault("title", kind)
     return result
