@@ -4,6 +4,7 @@ Each corpus file starts with comment lines saying what the user must see:
 
     # expect: 9:5                 (first line may be a position: FILE:9:5 must be in stderr)
     # expect: some message        (a substring of stderr)
+    # reject: some text           (must not appear in stdout or stderr)
     # env: NAME=value             (set for this case)
     # unset: NAME                 (removed from the environment for this case)
     # args: --set host=x          (extra arguments to `apply`)
@@ -38,6 +39,7 @@ class Case:
     path: Path
     position: str | None = None
     expects: list[str] = field(default_factory=list)
+    rejects: list[str] = field(default_factory=list)
     env: dict[str, str] = field(default_factory=dict)
     unset: list[str] = field(default_factory=list)
     args: list[str] = field(default_factory=list)
@@ -60,6 +62,8 @@ def parse_case(path: Path) -> Case:
                 case.position = value
             else:
                 case.expects.append(value)
+        elif key == "reject":
+            case.rejects.append(value)
         elif key == "env":
             name, _, env_value = value.partition("=")
             case.env[name.strip()] = env_value.strip()
@@ -91,6 +95,8 @@ def assert_messages(case: Case, result: Result) -> None:
     messages = result.stderr.replace(str(case.path), "<file>")
     for expected in case.expects:
         assert expected in messages, f"missing {expected!r} in:\n{result.stderr}"
+    for unwanted in case.rejects:
+        assert unwanted not in result.output, f"unexpected {unwanted!r} in:\n{result.output}"
 
 
 def test_corpus_is_well_formed() -> None:
@@ -121,7 +127,7 @@ def test_broken_manifest_is_refused(
 def test_broken_manifest_fails_lint_too(
     home: Path, monkeypatch: pytest.MonkeyPatch, path: Path
 ) -> None:
-    """`apply --lint` finds the same problem (all but store-dependent checks run there too)."""
+    """`apply --lint` reports the same problem, and writes nothing either."""
     case = parse_case(path)
     for name in case.unset:
         monkeypatch.delenv(name, raising=False)

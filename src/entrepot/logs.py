@@ -5,9 +5,21 @@ from __future__ import annotations
 import logging
 
 from entrepot.config import Settings
-from entrepot.secrets.redact import RedactingFilter
+from entrepot.secrets.redact import redactor
 
 _configured: set[str] = set()
+
+
+class RedactingFilter(logging.Filter):
+    """Attach to a handler: every record's final message is scrubbed."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        record.msg = redactor.redact(message)
+        record.args = None
+        if record.exc_text:
+            record.exc_text = redactor.redact(record.exc_text)
+        return True
 
 
 def get_logger(settings: Settings) -> logging.Logger:

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 from entrepot.config import Settings, load_settings
 from entrepot.errors import (
     ConflictError,
+    Location,
     ManifestError,
     NotFoundError,
     Problem,
@@ -45,6 +46,7 @@ class ApplyOptions:
     interpolate: bool = True
     values: dict[str, str] = field(default_factory=dict)
     workspace: str = "public"
+    want_diff: bool = False  # compute each change's diff (diff, --show-diff): costs a YAML dump
 
 
 @dataclass
@@ -153,8 +155,15 @@ class Service:
             options.recursive,
             LoadOptions(interpolate=options.interpolate, values=values),
         )
+        if not docs:
+            raise ManifestError(
+                "no resources to apply: only comments or empty documents",
+                location=Location(", ".join(options.paths)),
+                hint="a manifest has name, version, type and the kind's section",
+            )
         for doc in docs:
-            redactor.register(*doc.interpolated)
+            # Values interpolated into a secret section are secrets: scrub them from output.
+            redactor.register(*(value for path, value in doc.interpolated if _secret_path(path)))
         return docs
 
     def plan(self, options: ApplyOptions) -> tuple[list[PlannedResource], list[Problem]]:
@@ -163,6 +172,12 @@ class Service:
 
         docs = self.load(options)
         problems = Problems()
+        used = set().union(*(doc.placeholders for doc in docs))
+        for name in sorted(set(options.values) - used):
+            problems.warn(
+                f"--set {name}=... matched no {{{{{name}}}}} placeholder",
+                hint="check the spelling of the placeholder's name",
+            )
         planned: list[PlannedResource] = []
         for doc in docs:
             result = compile_document(doc, problems, options.workspace)
@@ -359,7 +374,8 @@ class Service:
             items.append(WriteItem(ex, row, refs, secrets, action))
             outcome = Outcome(p.id, action, p.workspace)
             if action != "unchanged":
-                outcome.diff = _manifest_diff(ex, p, fingerprints)
+                if options.want_diff:
+                    outcome.diff = _manifest_diff(ex, p, fingerprints)
                 audit.append(
                     {
                         "at": stamp,
@@ -539,6 +555,14 @@ class Service:
 
     def audit_events(self, limit: int = 100) -> list[dict[str, Any]]:
         return self.store.audit_events(limit)
+
+
+def _secret_path(path: tuple[str | int, ...]) -> bool:
+    """Is this field inside a secret section (instance-secret data, v1 inline credentials)?"""
+    sections = {"data", "values", "files"}
+    if path[:1] == ("instance-secret",):
+        return True
+    return len(path) > 3 and path[:2] == ("depot", "connectionSecret") and path[3] in sections
 
 
 def _binding(rtype: str, name: str, slot: str) -> str:

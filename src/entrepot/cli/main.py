@@ -152,7 +152,7 @@ def apply(lint: bool, dry_run: bool, show_diff: bool, **kwargs: Any) -> None:
       cat depot.yaml | entrepot apply -f -
     Prints `applying NAME:VERSION:TYPE...created|updated|unchanged` per resource.
     """
-    options = _apply_options(lint=lint, dry_run=dry_run, **kwargs)
+    options = _apply_options(lint=lint, dry_run=dry_run, want_diff=show_diff, **kwargs)
     result = _service().apply(options)
     _print_warnings(result)
     suffix = " (dry run)" if dry_run else ""
@@ -288,7 +288,7 @@ def diff(**kwargs: Any) -> None:
       entrepot diff -f manifests/ -R
     Secret values are never shown: a changed key reads `changed (value hidden)`.
     """
-    result = _service().apply(_apply_options(dry_run=True, **kwargs))
+    result = _service().apply(_apply_options(dry_run=True, want_diff=True, **kwargs))
     _print_warnings(result)
     for outcome in result.outcomes:
         if outcome.action == "unchanged":

@@ -32,7 +32,10 @@ MAX_DEPTH = 64
 MANIFEST_SUFFIXES = (".yaml", ".yml")
 
 _PLACEHOLDER = re.compile(r"\$?\{\{\s*([^{}]*?)\s*\}\}")
-_ENV = re.compile(r"\$(?:\$|\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}|([A-Za-z_][A-Za-z0-9_]*))")
+_ENV = re.compile(
+    r"\$(?:\$|\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}|([A-Za-z_][A-Za-z0-9_]*)"
+    r"|(\{[^}]*\}?))"  # group 4: a malformed ${...}: unterminated or an invalid name
+)
 
 
 @dataclass
@@ -44,8 +47,9 @@ class Document:
     index: int
     data: dict[str, Any]
     positions: dict[PathKey, tuple[int, int]] = field(default_factory=dict)
-    # Values that came from the environment or files: known secrets for redaction.
-    interpolated: list[str] = field(default_factory=list)
+    # Values that came from the environment, by field path (the service decides which are secret).
+    interpolated: list[tuple[PathKey, str]] = field(default_factory=list)
+    placeholders: set[str] = field(default_factory=set)  # --set names this document used
 
     def locate(self, path: PathKey = ()) -> Location:
         """The location of a field, or of its nearest ancestor that has one."""
@@ -164,13 +168,17 @@ def load_bytes(
     try:
         nodes = list(yaml.compose_all(text, Loader=_Loader))
     except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        line, column = (mark.line + 1, mark.column + 1) if mark else (None, None)
-        problem = exc.problem or exc.context or "invalid YAML"
-        problems.error(f"invalid YAML: {problem}", Location(display, line, column))
+        message, location, hint = _yaml_problem(exc, text, display)
+        problems.error(message, location, hint)
         return documents
-    except yaml.YAMLError as exc:  # reader errors (control characters)
-        problems.error(f"invalid YAML: {exc}", Location(display))
+    except yaml.reader.ReaderError as exc:  # control characters
+        line = text.count("\n", 0, exc.position) + 1
+        column = exc.position - (text.rfind("\n", 0, exc.position) + 1) + 1
+        problems.error(
+            f"invalid YAML: control character #x{exc.character:04x} is not allowed",
+            Location(display, line, column),
+            hint="remove it, or write it as an escape (\\x07) inside a double-quoted string",
+        )
         return documents
     for index, node in enumerate(nodes):
         if node is None:
@@ -189,10 +197,37 @@ def load_bytes(
                 hint="each YAML document describes one resource",
             )
             continue
-        doc = Document(display, base_dir, index, data, builder.positions, builder.secrets)
+        doc = Document(
+            display, base_dir, index, data, builder.positions, builder.secrets, builder.placeholders
+        )
         doc.positions.setdefault((), start)
         documents.append(doc)
     return documents
+
+
+def _yaml_problem(
+    exc: yaml.MarkedYAMLError, text: str, display: str
+) -> tuple[str, Location, str | None]:
+    """A parser error as a user reads it: where it went wrong, in words."""
+    mark = exc.problem_mark or exc.context_mark
+    problem = exc.problem or "invalid YAML"
+    hint = None
+    if mark is not None and exc.problem_mark is not None:
+        lines = text.splitlines()
+        if mark.line < len(lines) and lines[mark.line][mark.column : mark.column + 1] == "\t":
+            problem = "a tab character cannot indent YAML"
+            hint = "indent with spaces"
+    context = exc.context or ""
+    if exc.context_mark is not None and (
+        "quoted scalar" in context or "end of stream" in problem or mark is None
+    ):
+        # Point where the unclosed thing starts, not at the end of the file.
+        mark = exc.context_mark
+        if "quoted scalar" in context:
+            hint = "close the quote, or escape quotes inside the value"
+    text_problem = f"{context}: {problem}" if context else problem
+    line, column = (mark.line + 1, mark.column + 1) if mark else (None, None)
+    return f"invalid YAML: {text_problem}", Location(display, line, column), hint
 
 
 def _kind(value: Any) -> str:
@@ -211,7 +246,8 @@ class _Builder:
         self.options = options
         self.problems = problems
         self.positions: dict[PathKey, tuple[int, int]] = {}
-        self.secrets: list[str] = []
+        self.secrets: list[tuple[PathKey, str]] = []
+        self.placeholders: set[str] = set()
         self.visited = 0
         self.failed = False
         self.env = options.env if options.env is not None else dict(os.environ)
@@ -300,13 +336,17 @@ class _Builder:
         if not isinstance(value, str):
             return value
         if "{{" in value:
+            failed = self.failed
             value = self._fill_placeholders(value, node, path)
+            if self.failed and not failed:
+                return value  # an unfilled placeholder: no interpolation errors on top of it
         if self.options.interpolate and "$" in value:
             value = self._interpolate(value, node, path)
         return value
 
     def _placeholder_value(self, name: str, node: yaml.Node, path: PathKey) -> str | None:
         if name in self.options.values:
+            self.placeholders.add(name)
             return self.options.values[name]
         if self.options.lenient:
             return None
@@ -356,6 +396,15 @@ class _Builder:
             text = match.group(0)
             if text == "$$":
                 return "$"
+            if match.group(4) is not None:
+                self._fail(
+                    f"malformed variable reference '{text[:40]}'",
+                    node,
+                    path,
+                    hint="write ${NAME} with a closing '}' and a name of letters, digits and '_' "
+                    "(or $$ for a literal '$')",
+                )
+                return text
             name = match.group(1) or match.group(3)
             default = match.group(2)
             if name in self.env:
@@ -373,8 +422,7 @@ class _Builder:
                     ),
                 )
                 return text
-            if resolved and len(resolved) >= 4:
-                self.secrets.append(resolved)
+            self.secrets.append((path, resolved))
             return resolved
 
         return _ENV.sub(replace, value)

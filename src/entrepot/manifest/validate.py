@@ -45,7 +45,9 @@ def validate(
         return model.model_validate(doc.data if data is None else data)
     except ValidationError as exc:
         for error in exc.errors(include_input=False, include_url=False):
-            loc: PathKey = (*prefix, *(part for part in error["loc"] if part != "__root__"))
+            # Pydantic puts "[key]" after a dict key whose name failed: point at the key itself.
+            parts = [p for p in error["loc"] if p not in ("__root__", "[key]")]
+            loc: PathKey = (*prefix, *parts)
             message, hint = describe(error, model, error["loc"])
             problems.error(message, doc.locate(loc), hint)
         return None
@@ -72,8 +74,10 @@ def describe(error: Any, model: type[BaseModel], loc: tuple[Any, ...]) -> tuple[
         return f"expected one of {expected}", None
     if kind in _EXPECTED:
         return _EXPECTED[kind], None
-    if kind == "too_short":
+    if kind in ("too_short", "string_too_short"):
         return "must not be empty", None
+    if kind in ("less_than_equal", "greater_than_equal") and loc and loc[-1] == "port":
+        return "expected a port number from 1 to 65535", None
     message = str(error["msg"])
     message = message.removeprefix("Value error, ").removeprefix("Assertion failed, ")
     return message, None

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
 
 NAME_MAX = 48
 # Instance secrets, workflows and most resources: lowercase, digits, inner hyphens.
@@ -36,6 +36,19 @@ def _scalar_text(value: Any) -> Any:
 
 
 Text = Annotated[str, BeforeValidator(_scalar_text)]
+# Connection fields that cannot be blank (hosts, databases, buckets, ...).
+Required = Annotated[str, Field(min_length=1)]
+Port = Annotated[int, Field(ge=1, le=65535)]
+DATA_KEY = re.compile(r"[A-Za-z0-9._-]+")
+
+
+def _data_key(key: str) -> str:
+    if not DATA_KEY.fullmatch(key):
+        raise ValueError(f"invalid key '{key}': keys use letters, digits, '-', '_' or '.'")
+    return key
+
+
+DataKey = Annotated[str, AfterValidator(_data_key)]
 Params = dict[str, Text]
 
 
@@ -73,8 +86,8 @@ def name_problem(name: str, kind: str) -> str | None:
             )
     elif not RESOURCE_NAME.fullmatch(name):
         return (
-            f"invalid name '{name}': a {kind} name uses only lowercase letters (a-z), digits "
-            "(0-9) and '-', and does not start or end with '-'"
+            f"invalid name '{name}': {'an' if kind[0] in 'aeiou' else 'a'} {kind} name uses only "
+            "lowercase letters (a-z), digits (0-9) and '-', and does not start or end with '-'"
         )
     return None
 

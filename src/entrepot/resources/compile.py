@@ -122,7 +122,11 @@ def _kind(doc: Document, problems: Problems) -> type[ResourceMeta] | None:
             f"every manifest has name, version and type; types: {', '.join(RESOURCE_TYPES)}",
         )
         return None
-    rtype, version = str(rtype).strip().lower(), str(version).strip()
+    if not isinstance(rtype, str) or not isinstance(version, str | int | float):
+        field = "type" if not isinstance(rtype, str) else "version"
+        problems.error("expected text", doc.locate((field,)), f"types: {', '.join(RESOURCE_TYPES)}")
+        return None
+    rtype, version = rtype.strip().lower(), str(version).strip()
     if rtype not in RESOURCE_TYPES:
         import difflib
 
@@ -279,7 +283,7 @@ def _depot(
             problems.error(
                 f"a '{block_key}:' block does not fit 'type: {spec.type}'",
                 doc.locate(("depot", block_key)),
-                f"expected '{' or '.join(declared.block_keys)}:'",
+                "expected " + " or ".join(f"'{key}:'" for key in declared.block_keys),
             )
             return None
         block = getattr(spec, block_key)

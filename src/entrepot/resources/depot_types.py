@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from pydantic import Field
 
-from entrepot.resources.base import Params, Strict, Text
+from entrepot.resources.base import Params, Port, Required, Strict, Text
 
 
 class Block(Strict):
@@ -20,18 +20,20 @@ class Block(Strict):
 
 
 class JdbcBlock(Block):
-    subprotocol: str = Field(description="JDBC sub-protocol.", examples=["postgresql"])
-    host: str = Field(description="Database host name.", examples=["db.example.com"])
-    port: int | None = Field(None, description="Database port.", examples=[5432])
+    subprotocol: Required = Field(description="JDBC sub-protocol.", examples=["postgresql"])
+    host: Required = Field(description="Database host name.", examples=["db.example.com"])
+    port: Port | None = Field(None, description="Database port.", examples=[5432])
     database: str | None = Field(None, description="Database name.", examples=["sales_data"])
     params: Params | None = Field(None, description="Driver parameters.", examples=[{}])
 
 
 class PostgresqlBlock(Block):
     subprotocol: str | None = Field(None, description="'postgresql' when written as jdbc.")
-    host: str = Field(description="PostgreSQL host name.", examples=["db.postgres.example.com"])
-    port: int = Field(5432, description="PostgreSQL port.", examples=[5432])
-    database: str = Field(description="Database to connect to.", examples=["sales_data"])
+    host: Required = Field(
+        description="PostgreSQL host name.", examples=["db.postgres.example.com"]
+    )
+    port: Port = Field(5432, description="PostgreSQL port.", examples=[5432])
+    database: Required = Field(description="Database to connect to.", examples=["sales_data"])
     params: Params | None = Field(
         None, description="libpq parameters such as sslmode.", examples=[{"sslmode": "prefer"}]
     )
@@ -39,17 +41,19 @@ class PostgresqlBlock(Block):
 
 class MysqlBlock(Block):
     subprotocol: str | None = Field("mysql", description="'mysql'.")
-    host: str = Field(description="MySQL or MariaDB host name.", examples=["mysql.example.com"])
-    port: int = Field(3306, description="MySQL port.", examples=[3306])
+    host: Required = Field(
+        description="MySQL or MariaDB host name.", examples=["mysql.example.com"]
+    )
+    port: Port = Field(3306, description="MySQL port.", examples=[3306])
     database: str | None = Field(None, description="Database (schema) to use.", examples=["shop"])
     params: Params | None = Field(None, description="Driver parameters.", examples=[{}])
 
 
 class MssqlBlock(Block):
     subprotocol: str | None = Field("sqlserver", description="'sqlserver'.")
-    host: str = Field(description="SQL Server host name.", examples=["mssql.example.com"])
-    port: int = Field(1433, description="SQL Server port.", examples=[1433])
-    database: str = Field(description="Database name.", examples=["sales"])
+    host: Required = Field(description="SQL Server host name.", examples=["mssql.example.com"])
+    port: Port = Field(1433, description="SQL Server port.", examples=[1433])
+    database: Required = Field(description="Database name.", examples=["sales"])
     params: Params | None = Field(
         None, description="Driver parameters.", examples=[{"encrypt": "false"}]
     )
@@ -57,17 +61,19 @@ class MssqlBlock(Block):
 
 class OracleBlock(Block):
     subprotocol: str | None = Field("oracle:thin", description="'oracle:thin'.")
-    host: str = Field(description="Oracle host name.", examples=["oracle.example.com"])
-    port: int = Field(1521, description="Listener port.", examples=[1521])
-    service: str = Field(description="Service name.", examples=["ORCLPDB1"])
+    host: Required = Field(description="Oracle host name.", examples=["oracle.example.com"])
+    port: Port = Field(1521, description="Listener port.", examples=[1521])
+    service: Required = Field(description="Service name.", examples=["ORCLPDB1"])
     params: Params | None = Field(None, description="Driver parameters.", examples=[{}])
 
 
 class RedshiftBlock(Block):
     subprotocol: str | None = Field("redshift", description="'redshift'.")
-    host: str = Field(description="Cluster endpoint.", examples=["cluster.redshift.amazonaws.com"])
-    port: int = Field(5439, description="Port.", examples=[5439])
-    database: str = Field(description="Database name.", examples=["dev"])
+    host: Required = Field(
+        description="Cluster endpoint.", examples=["cluster.redshift.amazonaws.com"]
+    )
+    port: Port = Field(5439, description="Port.", examples=[5439])
+    database: Required = Field(description="Database name.", examples=["dev"])
     bucket: str | None = Field(None, description="S3 bucket for unloads.", examples=["tmp-bucket"])
     relativePath: str | None = Field(None, description="Path inside the bucket.", examples=["/"])
     scheme: str | None = None
@@ -75,9 +81,9 @@ class RedshiftBlock(Block):
 
 
 class SnowflakeBlock(Block):
-    warehouse: str = Field(description="Warehouse.", examples=["COMPUTE_WH"])
-    url: str = Field(description="Account URL.", examples=["abc123.snowflakecomputing.com"])
-    database: str = Field(description="Database.", examples=["SALES"])
+    warehouse: Required = Field(description="Warehouse.", examples=["COMPUTE_WH"])
+    url: Required = Field(description="Account URL.", examples=["abc123.snowflakecomputing.com"])
+    database: Required = Field(description="Database.", examples=["SALES"])
     account: str | None = Field(None, description="Account identifier.", examples=["ORG-ACCT"])
     role: str | None = Field(None, description="Role to use.", examples=["ANALYST"])
     schema_: str | None = Field(None, alias="schema", description="Default schema.")
@@ -85,7 +91,7 @@ class SnowflakeBlock(Block):
 
 
 class BigqueryBlock(Block):
-    project: str = Field(description="Google Cloud project id.", examples=["my-project"])
+    project: Required = Field(description="Google Cloud project id.", examples=["my-project"])
     temporaryBucket: str | None = None
     persistentBucket: str | None = None
     params: Params | None = None
@@ -107,24 +113,24 @@ class ObjectStoreBlock(Block):
 
 class S3Block(ObjectStoreBlock):
     scheme: str | None = Field("s3a", description="s3 or s3a.")
-    bucket: str = Field(description="Bucket name.", examples=["my-bucket"])
+    bucket: Required = Field(description="Bucket name.", examples=["my-bucket"])
     region: str | None = Field(None, description="AWS region.", examples=["us-east-1"])
 
 
 class AzureBlock(ObjectStoreBlock):
-    account: str = Field(description="Storage account name.", examples=["mystorageaccount"])
-    container: str = Field(description="Container name.", examples=["dropzone001"])
+    account: Required = Field(description="Storage account name.", examples=["mystorageaccount"])
+    container: Required = Field(description="Container name.", examples=["dropzone001"])
     endpointSuffix: str | None = Field(
         None, description="Endpoint suffix (sovereign clouds).", examples=["core.windows.net"]
     )
 
 
 class GcsBlock(ObjectStoreBlock):
-    bucket: str = Field(description="Bucket name.", examples=["my-bucket"])
+    bucket: Required = Field(description="Bucket name.", examples=["my-bucket"])
 
 
 class FileBlock(ObjectStoreBlock):
-    path: str = Field(description="Local folder holding the files.", examples=["/data/files"])
+    path: Required = Field(description="Local folder holding the files.", examples=["/data/files"])
 
 
 class KafkaBlock(Block):
@@ -145,35 +151,37 @@ class MongodbBlock(Block):
 
 
 class EventhubBlock(Block):
-    endpoint: str = Field(
+    endpoint: Required = Field(
         description="Namespace endpoint.", examples=["sb://my-namespace.servicebus.windows.net/"]
     )
     params: Params | None = None
 
 
 class PulsarBlock(Block):
-    adminUrl: str = Field(description="Admin service URL.", examples=["http://pulsar:8080"])
-    serviceUrl: str = Field(description="Broker service URL.", examples=["pulsar://pulsar:6650"])
+    adminUrl: Required = Field(description="Admin service URL.", examples=["http://pulsar:8080"])
+    serviceUrl: Required = Field(
+        description="Broker service URL.", examples=["pulsar://pulsar:6650"]
+    )
     tenant: str | None = Field(None, description="Tenant.", examples=["public"])
     params: Params | None = None
 
 
 class PrestoBlock(Block):
-    host: str = Field(description="Coordinator host.", examples=["presto.example.com"])
-    port: int = Field(8080, description="Port.", examples=[8080])
+    host: Required = Field(description="Coordinator host.", examples=["presto.example.com"])
+    port: Port = Field(8080, description="Port.", examples=[8080])
     catalog: str | None = None
     schema_: str | None = Field(None, alias="schema")
     params: Params | None = None
 
 
 class RedisBlock(Block):
-    host: str = Field(description="Redis host.", examples=["redis.example.com"])
-    port: int = Field(6379, description="Port.", examples=[6379])
+    host: Required = Field(description="Redis host.", examples=["redis.example.com"])
+    port: Port = Field(6379, description="Port.", examples=[6379])
     db: int | None = Field(None, description="Database number.", examples=[0])
 
 
 class HttpBlock(Block):
-    baseUrl: str = Field(description="Base URL.", examples=["https://api.example.com"])
+    baseUrl: Required = Field(description="Base URL.", examples=["https://api.example.com"])
     headers: dict[str, Text] | None = None
     queryParams: dict[str, Text] | None = None
 

@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-import re
 from typing import Any, Literal, Self
 
 from pydantic import Field, field_validator, model_validator
 
-from entrepot.resources.base import ResourceMeta, Strict, Text
+from entrepot.resources.base import DataKey, ResourceMeta, Strict, Text
 
 SecretType = Literal["key-value", "key-value-properties", "certificates", "cloud-kernel"]
 SECRET_TYPES: tuple[str, ...] = SecretType.__args__  # type: ignore[attr-defined]
-DATA_KEY = re.compile(r"[A-Za-z0-9._-]+")
 
 
 def normalise_secret_type(value: Any) -> Any:
@@ -26,18 +24,10 @@ def normalise_secret_type(value: Any) -> Any:
 class SecretPayloadMixin(Strict):
     """`data` (inline values) and `files` (read at apply time, relative to the manifest)."""
 
-    data: dict[str, Text] | None = Field(None, description="Key-value pairs (values hidden).")
-    files: dict[str, str] | None = Field(
+    data: dict[DataKey, Text] | None = Field(None, description="Key-value pairs (values hidden).")
+    files: dict[DataKey, str] | None = Field(
         None, description="Key to file path; the file's content is read and stored encrypted."
     )
-
-    @field_validator("data", "files")
-    @classmethod
-    def _key_names(cls, value: dict[str, Any] | None) -> dict[str, Any] | None:
-        for key in value or {}:
-            if not DATA_KEY.fullmatch(key):
-                raise ValueError(f"invalid key '{key}': keys use letters, digits, '-', '_' or '.'")
-        return value
 
 
 class InstanceSecretSpec(SecretPayloadMixin):

@@ -7,9 +7,9 @@ checked against the scanner's own model so mistakes surface at apply time, not a
 from __future__ import annotations
 
 import re
-from typing import Any, Literal, Self
+from typing import Annotated, Any, Literal, Self
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import AfterValidator, Field, field_validator, model_validator
 
 from entrepot.resources.base import Flag, ResourceMeta, Strict, Text
 
@@ -37,23 +37,24 @@ class Schedule(Strict):
         return value
 
 
+def _regex(pattern: str) -> str:
+    try:
+        re.compile(pattern)
+    except re.error as exc:
+        raise ValueError(f"invalid regular expression '{pattern}': {exc}") from None
+    return pattern
+
+
+Regex = Annotated[str, AfterValidator(_regex)]
+
+
 class FilterPattern(Strict):
-    includes: list[Text] = Field(default_factory=list, description="Regexes to keep.")
-    excludes: list[Text] = Field(default_factory=list, description="Regexes to drop.")
+    includes: list[Regex] = Field(default_factory=list, description="Regexes to keep.")
+    excludes: list[Regex] = Field(default_factory=list, description="Regexes to drop.")
     # The DataOS template indents these under tableFilterPattern; accept them there too.
     markDeletedTables: Flag | None = None
     includeTags: Flag | None = None
     includeViews: Flag | None = None
-
-    @field_validator("includes", "excludes")
-    @classmethod
-    def _regexes(cls, value: list[str]) -> list[str]:
-        for pattern in value:
-            try:
-                re.compile(pattern)
-            except re.error as exc:
-                raise ValueError(f"invalid regular expression '{pattern}': {exc}") from None
-        return value
 
 
 class ScannerConfig(Strict):

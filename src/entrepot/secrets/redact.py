@@ -6,7 +6,6 @@ decrypted in this process is registered here; front ends pass all output through
 
 from __future__ import annotations
 
-import logging
 import re
 import threading
 
@@ -52,15 +51,3 @@ class Redactor:
 
 
 redactor = Redactor()
-
-
-class RedactingFilter(logging.Filter):
-    """Attach to a handler: every record's final message is scrubbed."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        message = record.getMessage()
-        record.msg = redactor.redact(message)
-        record.args = None
-        if record.exc_text:
-            record.exc_text = redactor.redact(record.exc_text)
-        return True
