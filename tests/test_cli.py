@@ -166,8 +166,7 @@ def _commands(group: object, prefix: tuple[str, ...] = ()) -> list[tuple[str, ..
 def test_every_command_has_help_with_examples(home: Path, command: tuple[str, ...]) -> None:
     result = run_cli(*command, "--help")
     assert result.exit_code == 0
-    if command not in (("admin", "audit"), ("admin", "rotate-key")):
-        assert "Example" in result.stdout
+    assert "Example" in result.stdout
 
 
 def test_usage_errors_are_clear(home: Path) -> None:
@@ -193,3 +192,36 @@ def test_stdin_manifest(home: Path) -> None:
     result = run_cli("apply", "-f", "-", stdin=SECRET.format(name="piped-r"))
     assert result.stdout.strip() == "applying piped-r:v1:instance-secret...created"
     assert names("-t", "instance-secret") == ["piped-r"]
+
+
+def test_a_terminal_gets_a_rich_table_and_a_pipe_plain_text(home: Path, tmp_path: Path) -> None:
+    import os
+    import pty
+    import subprocess
+    import sys
+
+    apply_pair(tmp_path, "pg")
+    main_fd, child_fd = pty.openpty()
+    proc = subprocess.Popen(
+        [str(Path(sys.executable).parent / "entrepot"), "get", "-t", "depot"],
+        stdout=child_fd,
+        stderr=child_fd,
+        env={**os.environ, "COLUMNS": "120", "TERM": "xterm"},
+    )
+    os.close(child_fd)
+    chunks = []
+    while True:
+        try:
+            data = os.read(main_fd, 4096)
+        except OSError:  # the child closed the terminal
+            break
+        if not data:
+            break
+        chunks.append(data)
+    proc.wait(timeout=60)
+    os.close(main_fd)
+    screen = b"".join(chunks).decode()
+    assert "NAME" in screen and "pg" in screen
+    assert "|" not in screen  # rich draws columns, not pipes
+    piped = run_process("get", "-t", "depot")
+    assert " | " in piped.stdout

@@ -32,7 +32,7 @@ if TYPE_CHECKING:
     from entrepot.resources.compile import PlannedResource
     from entrepot.secrets.crypto import Keyring
     from entrepot.store.reader import ResourceRow
-    from entrepot.store.store import ExistingResource, Store, WriteItem
+    from entrepot.store.store import Store, WriteItem
 
 MAX_APPLY_ATTEMPTS = 8
 
@@ -491,7 +491,7 @@ class Service:
         found = self.store.existing([key]).get(key)
         if found is None:
             raise NotFoundError(f"instance secret '{name}' not found")
-        stored_acl = str(found.manifest.get("instance-secret", {}).get("acl", ""))
+        stored_acl = str((found.manifest or {}).get("instance-secret", {}).get("acl", ""))
         if acl is not None and stored_acl != acl:
             raise RefusedError(
                 f"instance secret '{name}' has acl '{stored_acl}', not '{acl}'",
@@ -574,7 +574,7 @@ def _hash(value: Any) -> str:
 
 
 def _manifest_diff(
-    existing: ExistingResource | None,
+    existing: ResourceRow | None,
     planned: PlannedResource,
     fingerprints: dict[str, dict[str, str]],
 ) -> str:

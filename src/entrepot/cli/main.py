@@ -343,7 +343,13 @@ def template(kind: str, source_type: str | None, name: str | None) -> None:
 
 @cli.group(context_settings=CONTEXT)
 def admin() -> None:
-    """Administration: master key rotation, the audit trail."""
+    """Administration: master key rotation, the audit trail.
+
+    \b
+    Examples:
+      entrepot admin rotate-key
+      entrepot admin audit -n 20
+    """
 
 
 @admin.command("rotate-key", context_settings=CONTEXT)
@@ -351,8 +357,10 @@ def rotate_key() -> None:
     """Re-wrap every data key under a new master key (values are not re-encrypted).
 
     \b
-    With the key in $ENTREPOT_HOME/master.key, a new key replaces it.
-    With ENTREPOT_MASTER_KEY, set ENTREPOT_NEW_MASTER_KEY first, then switch.
+    Examples:
+      entrepot admin rotate-key       # key in $ENTREPOT_HOME/master.key: replaced
+      ENTREPOT_NEW_MASTER_KEY=... entrepot admin rotate-key   # key from ENTREPOT_MASTER_KEY
+    With ENTREPOT_MASTER_KEY, set ENTREPOT_MASTER_KEY to the new key afterwards.
     """
     count, key_id = _service().rotate_master_key()
     echo(f"re-wrapped {count} data keys under master key {key_id}")
@@ -362,7 +370,13 @@ def rotate_key() -> None:
 @click.option("-n", "--limit", default=50, show_default=True, help="Newest N events.")
 @click.option("--output", "fmt", type=click.Choice(["table", "json", "yaml"]), default="table")
 def audit(limit: int, fmt: str) -> None:
-    """Who applied, deleted or decrypted what, when and why."""
+    """Who applied, deleted or decrypted what, when and why.
+
+    \b
+    Examples:
+      entrepot admin audit
+      entrepot admin audit -n 500 --output json
+    """
     events = _service().audit_events(limit)
     if fmt != "table":
         dump(events, fmt)

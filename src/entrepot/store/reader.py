@@ -50,6 +50,12 @@ class ResourceRow:
     secrets: list[dict[str, Any]] = field(default_factory=list)
     references: list[dict[str, Any]] = field(default_factory=list)
     dependents: list[dict[str, Any]] = field(default_factory=list)
+    # slot -> item -> HMAC fingerprint (filled by Store.existing, for change detection)
+    fingerprints: dict[str, dict[str, str]] = field(default_factory=dict)
+
+    @property
+    def key(self) -> tuple[str, str, str]:
+        return (self.type, self.workspace, self.name)
 
     @property
     def rid(self) -> str:

@@ -16,6 +16,7 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 from entrepot.config import Settings
 from entrepot.errors import ConflictError, StoreError
 from entrepot.secrets import crypto
+from entrepot.store.reader import ResourceRow
 from entrepot.store.tables import (
     audit_event,
     data_key,
@@ -58,34 +59,10 @@ def make_engine(url: str) -> Engine:
 
 
 @dataclass
-class ExistingResource:
-    """What an apply needs to know of a stored resource to plan and to detect conflicts."""
-
-    id: int
-    type: str
-    workspace: str
-    name: str
-    version: str
-    owner: str
-    layer: str
-    tags: list[str]
-    description: str | None
-    spec_hash: str
-    generation: int
-    resource_version: int
-    fingerprints: dict[str, dict[str, str]]  # slot -> item -> fingerprint
-    manifest: dict[str, Any]
-
-    @property
-    def key(self) -> tuple[str, str, str]:
-        return (self.type, self.workspace, self.name)
-
-
-@dataclass
 class WriteItem:
     """One resource to create or update, fully computed before the transaction starts."""
 
-    existing: ExistingResource | None
+    existing: ResourceRow | None
     row: dict[str, Any]  # resource columns
     refs: list[tuple[str, str]]
     secrets: list[dict[str, Any]] | None  # None: keep stored material; list: replace it
@@ -139,14 +116,12 @@ class Store:
 
     # --- reads for planning -----------------------------------------------------------------
 
-    def existing(
-        self, keys: list[tuple[str, str, str]]
-    ) -> dict[tuple[str, str, str], ExistingResource]:
+    def existing(self, keys: list[tuple[str, str, str]]) -> dict[tuple[str, str, str], ResourceRow]:
         """Stored state of many resources in two bulk queries (by name, chunked)."""
         self.migrate()
         wanted = set(keys)
         names = sorted({name for _, _, name in keys})
-        found: dict[tuple[str, str, str], ExistingResource] = {}
+        found: dict[tuple[str, str, str], ResourceRow] = {}
         with self.engine.connect() as conn:
             for start in range(0, len(names), 500):
                 chunk = names[start : start + 500]
@@ -155,22 +130,10 @@ class Store:
                     key = (row["type"], row["workspace"], row["name"])
                     if key not in wanted:
                         continue
-                    found[key] = ExistingResource(
-                        id=row["id"],
-                        type=row["type"],
-                        workspace=row["workspace"],
-                        name=row["name"],
-                        version=row["version"],
-                        owner=row["owner"],
-                        layer=row["layer"],
-                        tags=json.loads(row["tags"]),
-                        description=row["description"],
-                        spec_hash=row["spec_hash"],
-                        generation=row["generation"],
-                        resource_version=row["resource_version"],
-                        fingerprints={},
-                        manifest=json.loads(row["manifest"]),
-                    )
+                    record = dict(row)
+                    manifest = json.loads(record.pop("manifest"))
+                    found[key] = ResourceRow.from_row(record)
+                    found[key].manifest = manifest
             by_id = {item.id: item for item in found.values()}
             ids = sorted(by_id)
             for start in range(0, len(ids), 500):
@@ -344,7 +307,7 @@ class Store:
                 )
             )
 
-    def delete(self, targets: list[ExistingResource], audit: list[dict[str, Any]]) -> None:
+    def delete(self, targets: list[ResourceRow], audit: list[dict[str, Any]]) -> None:
         with self.transaction() as conn:
             for target in targets:
                 key_ids = [
