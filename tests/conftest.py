@@ -15,10 +15,10 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from scripts.services import PostgresServer
 
 from entrepot.cli.main import main
 from entrepot.secrets.redact import redactor
+from scripts.services import PostgresServer
 
 ROOT = Path(__file__).resolve().parents[1]
 TUTORIAL = ROOT / "tests" / "fixtures" / "tutorial"

@@ -42,18 +42,20 @@ def test_steps_1_to_4_verbatim_against_the_demo_database(
         program="dataos-ctl", env=env,
     )  # fmt: skip
     assert step3.exit_code == 0, step3.stderr
-    assert step3.stdout.strip() == "applying postgres:v2alpha:depot...created"
+    created, verified = step3.stdout.strip().splitlines()
+    assert created == "applying postgres:v2alpha:depot...created"
+    assert verified.startswith("verifying postgres...active (ok ")  # connected for real
     assert step3.stderr == ""  # postgres-r follows the ${depot}-${acl} convention: no warning
 
     step4 = run_process("get", "-t", "depot", program="dataos-ctl", env=env)
     assert step4.exit_code == 0
     header, _rule, row = step4.stdout.strip().splitlines()
     assert [c.strip() for c in header.split("|")] == [
-        "NAME", "VERSION", "TYPE", "WORKSPACE", "STATUS", "RUNTIME", "OWNER",
+        "NAME", "VERSION", "TYPE", "WORKSPACE", "STATUS", "RUNTIME", "OWNER", "CONNECTION",
     ]  # fmt: skip
-    assert [c.strip() for c in row.split("|")] == [
-        "postgres", "v2alpha", "depot", "", "active", "", "max",
-    ]  # fmt: skip
+    cells = [c.strip() for c in row.split("|")]
+    assert cells[:7] == ["postgres", "v2alpha", "depot", "", "active", "", "max"]
+    assert cells[7].startswith("ok ") and cells[7].endswith(" ms")
 
     detail = run_process("get", "-t", "depot", "-n", "postgres", "-d", "--output", "json", env=env)
     [depot] = json.loads(detail.stdout)
@@ -67,15 +69,22 @@ def test_steps_1_to_4_verbatim_against_the_demo_database(
 
 
 def test_the_tutorial_manifests_as_written(home: Path, postgres: SalesDatabase) -> None:
-    """The depot with host db.postgres.example.com applies too (verification is a later step)."""
+    """The depot with host db.postgres.example.com applies, and shows `error` with DNS failed."""
     env = tutorial_env(home, postgres)
     for name in ("instance_secret.yml", "depot_manifest.yml"):
         result = run_process(
             "resource", "apply", "-f", str(TUTORIAL / name), program="dataos-ctl", env=env
         )
         assert result.exit_code == 0, result.stderr
+    assert "verifying postgres...error: dns: host 'db.postgres.example.com' does not resolve" in (
+        result.stderr
+    )
     listing = run_process("get", "-t", "depot", "-a", program="dataos-ctl", env=env)
-    assert "postgres" in listing.stdout and "active" in listing.stdout
+    row = [c.strip() for c in listing.stdout.splitlines()[2].split("|")]
+    assert (row[0], row[4], row[7]) == ("postgres", "error", "dns")
+    check = run_process("check", "depot", "postgres", "--timeout", "3", env=env)
+    assert check.exit_code == 7
+    assert "failed  dns" in check.stdout and "skipped tcp" in check.stdout
 
     # Step 5's scanner validates (it runs in a later issue); its depot name is a known typo.
     lint = run_process("apply", "-f", str(TUTORIAL / "scanner.yml"), "-l", env=env)

@@ -21,6 +21,7 @@ class ExitCode(enum.IntEnum):
     NOT_FOUND = 4  # the named resource does not exist
     REFUSED = 5  # refused: a dependency, a conflict, a permission
     STORE = 6  # the store or the master key cannot be used
+    CHECK_FAILED = 7  # a connection check failed
     INTERNAL = 70  # a bug: report it (the traceback goes to the log, redacted)
 
 

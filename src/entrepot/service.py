@@ -28,6 +28,7 @@ from entrepot.errors import (
 from entrepot.secrets.redact import redactor
 
 if TYPE_CHECKING:
+    from entrepot.connectors.base import CheckResult, ResolvedConnection
     from entrepot.manifest.loader import Document
     from entrepot.resources.compile import PlannedResource
     from entrepot.secrets.crypto import Keyring
@@ -47,6 +48,8 @@ class ApplyOptions:
     values: dict[str, str] = field(default_factory=dict)
     workspace: str = "public"
     want_diff: bool = False  # compute each change's diff (diff, --show-diff): costs a YAML dump
+    verify: bool = True  # check the connection of each depot created or changed
+    timeout: float = 10.0  # each check's deadline, in seconds
 
 
 @dataclass
@@ -61,6 +64,7 @@ class Outcome:
 class ApplyResult:
     outcomes: list[Outcome]
     warnings: list[Problem]
+    checks: list[CheckResult] = field(default_factory=list)
 
     @property
     def changed(self) -> bool:
@@ -184,7 +188,7 @@ class Service:
             if result is None:
                 continue
             for payload in result.secrets:
-                redactor.register(*payload.data.values(), *payload.files.values())
+                _register_secret_values(payload.data, payload.files)
             if result.type == "workflow" and not result.workspace:
                 result.workspace = options.workspace
             planned.append(result)
@@ -271,7 +275,10 @@ class Service:
             except ConflictError:
                 continue  # someone else wrote in between: re-read and re-plan
             self._log_outcomes(outcomes)
-            return ApplyResult(outcomes, warnings)
+            result = ApplyResult(outcomes, warnings)
+            if options.verify:
+                result.checks = self._verify_changed(planned, outcomes, options.timeout)
+            return result
         raise ConflictError(
             "gave up after repeated concurrent changes to the same resources",
             hint="apply again",
@@ -336,7 +343,7 @@ class Service:
                 "description": p.description,
                 "manifest": json.dumps(p.manifest, default=str),
                 "spec_hash": spec_hash,
-                "status": "active",
+                "status": "pending" if p.type == "depot" else "active",
                 "status_message": "",
                 "source_type": p.source_type,
                 "source_path": p.document.source,
@@ -354,6 +361,8 @@ class Service:
                     generation=ex.generation + (0 if ex.spec_hash == spec_hash else 1),
                     resource_version=ex.resource_version + 1,
                 )
+                if ex.spec_hash == spec_hash:  # metadata only: the connection is the same
+                    row.update(status=ex.status, status_message=ex.status_message)
             secrets: list[dict[str, Any]] | None = None
             if p.secrets and (ex is None or ex.fingerprints != fingerprints):
                 secrets = [
@@ -397,6 +406,184 @@ class Service:
         for outcome in outcomes:
             if outcome.action != "unchanged":
                 log.info("user=%s %s %s", self.user, outcome.action, outcome.id)
+
+    # --- connection checks --------------------------------------------------------------------
+
+    def _verify_changed(
+        self, planned: list[PlannedResource], outcomes: list[Outcome], timeout: float
+    ) -> list[CheckResult]:
+        """After an apply: check depots created or changed, and those whose secrets changed."""
+        from entrepot.store import reader
+
+        changed = {
+            (p.type, p.name)
+            for p, o in zip(planned, outcomes, strict=True)
+            if o.action in ("created", "updated")
+        }
+        depots = {name for rtype, name in changed if rtype == "depot"}
+        secrets = [name for rtype, name in changed if rtype == "instance-secret"]
+        if secrets:
+            conn = reader.open_reader(self.settings)
+            try:
+                for name in secrets:
+                    for dependent in reader.dependents_of(conn, "instance-secret", name):
+                        rtype, _, dname = dependent.split(":", 2)
+                        if rtype == "depot":
+                            depots.add(dname)
+            finally:
+                conn.close()
+        if not depots:
+            return []
+        return self.check_depots(sorted(depots), timeout=timeout, purpose="verify after apply")
+
+    def check_depots(
+        self,
+        names: list[str] | None = None,
+        *,
+        acl: str = "r",
+        timeout: float = 10.0,
+        purpose: str = "check",
+    ) -> list[CheckResult]:
+        """Check depots' connections concurrently, each within `timeout`; store the results.
+
+        `names=None` checks every depot. Credentials are decrypted (and audited) here, in
+        memory, for the acl asked for only.
+        """
+        from concurrent.futures import ThreadPoolExecutor
+
+        from entrepot.connectors import get_connector
+        from entrepot.connectors.base import run_check, unsupported
+        from entrepot.store.store import now
+
+        rows = self.list_resources(rtype="depot", all_owners=True, details=True)
+        if names is not None:
+            by_name = {row.name: row for row in rows}
+            missing = [n for n in names if n not in by_name]
+            if missing:
+                close = difflib.get_close_matches(missing[0], sorted(by_name), n=1)
+                raise NotFoundError(
+                    f"depot '{missing[0]}' not found"
+                    + (f", did you mean '{close[0]}'?" if close else ""),
+                    hint="list them with: entrepot get -t depot -a",
+                )
+            rows = [by_name[n] for n in names]
+        # Decrypt in this thread (the store is here); connect concurrently, each on a deadline.
+        results: list[CheckResult] = []
+        runs: list[tuple[int, Any, ResolvedConnection]] = []
+        for row in rows:
+            connector = get_connector(row.source_type or "")
+            if connector is None:
+                results.append(unsupported(row.name, row.source_type or "?", acl))
+                continue
+            try:
+                conn = self.resolve_connection(row, acl, f"{purpose} of depot {row.name}")
+            except MissingCredentialError as exc:
+                results.append(_credential_failure(row, acl, str(exc)))
+                continue
+            runs.append((len(results), connector, conn))
+            results.append(None)  # type: ignore[arg-type]  # filled below
+        if runs:
+            with ThreadPoolExecutor(max_workers=min(32, len(runs))) as pool:
+                futures = [
+                    (index, pool.submit(run_check, connector, conn, timeout))
+                    for index, connector, conn in runs
+                ]
+                for index, future in futures:
+                    results[index] = future.result()
+        stamp = now()
+        saved: list[tuple[int, dict[str, Any]]] = []
+        for row, result in zip(rows, results, strict=True):
+            result.checked_at = stamp
+            status = "pending" if result.unsupported else ("active" if result.ok else "error")
+            saved.append(
+                (
+                    row.id,
+                    {
+                        "acl": acl,
+                        "status": status,
+                        "message": result.message,
+                        "row": {
+                            "checked_at": stamp,
+                            "ok": result.ok,
+                            "summary": result.summary,
+                            "duration_ms": result.duration_ms,
+                            "steps": json.dumps([s.to_dict() for s in result.steps]),
+                        },
+                    },
+                )
+            )
+        self.store.save_checks(saved)
+        return results
+
+    def resolve_connection(self, row: ResourceRow, acl: str, purpose: str) -> ResolvedConnection:
+        """A depot's connection with the credentials for `acl`, decrypted in memory (audited).
+
+        Reading uses the depot's `r` secrets only; writing its `rw` secrets (and, for TLS, any
+        `certificates` secret). v1 inline `connectionSecret` entries count the same way.
+        """
+        from entrepot.connectors.base import ResolvedConnection
+        from entrepot.resources.compile import connection_config
+        from entrepot.store.store import now
+
+        manifest = row.manifest or {}
+        depot_type, config = connection_config(manifest)
+        conn = ResolvedConnection(row.name, depot_type.name, acl, config)  # type: ignore[arg-type]
+        refs = [str(ref["name"]) for ref in manifest["depot"].get("secrets") or []]
+        stored = self.store.existing([("instance-secret", "", name) for name in refs])
+        for name in refs:
+            secret_row = stored.get(("instance-secret", "", name))
+            if secret_row is None:
+                raise MissingCredentialError(
+                    f"instance secret '{name}' referenced by depot '{row.name}' does not exist"
+                )
+            body = (secret_row.manifest or {}).get("instance-secret", {})
+            secret_acl = str(body.get("acl"))
+            is_certificate = str(body.get("type", "")).startswith("certificate")
+            if secret_acl != acl and not (acl == "rw" and is_certificate):
+                continue
+            conn.secret_names.append(name)
+            values = self.resolve_secret(name, purpose)
+            for key, value in values.data.items():
+                conn.data.setdefault(key, value)
+                conn.key_sources.setdefault(key, name)
+            for key, content in values.files.items():
+                conn.files.setdefault(key, content)
+                conn.key_sources.setdefault(key, name)
+        inline = manifest["depot"].get("connectionSecret") or manifest["depot"].get(
+            "connectionSecrets"
+        )
+        for index, entry in enumerate(inline or []):
+            if entry.get("acl") != acl:
+                continue
+            slot = f"connectionSecret[{index}]"
+            payload, _ = self.store.open_secret(
+                row.id, slot, _binding("depot", row.name, slot), self.keyring
+            )
+            from entrepot.secrets.crypto import decode_files
+
+            data = {k: str(v) for k, v in payload.get("data", {}).items()}
+            files = decode_files(payload.get("files", {}))
+            _register_secret_values(data, files)
+            self.store.record(
+                [
+                    {
+                        "at": now(),
+                        "actor": self.user,
+                        "action": "decrypt",
+                        "resource_type": "depot",
+                        "resource_name": row.name,
+                        "purpose": purpose,
+                        "detail": f"{slot} keys: {', '.join(sorted([*data, *files]))}",
+                    }
+                ]
+            )
+            conn.secret_names.append(f"{row.name} {slot}")
+            for key, value in data.items():
+                conn.data.setdefault(key, value)
+                conn.key_sources.setdefault(key, f"{row.name} (inline {slot})")
+            for key, content in files.items():
+                conn.files.setdefault(key, content)
+        return conn
 
     # --- delete -----------------------------------------------------------------------------
 
@@ -501,7 +688,7 @@ class Service:
         payload, secret_type = self.store.open_secret(found.id, "", binding, self.keyring)
         data = {k: str(v) for k, v in payload.get("data", {}).items()}
         files = decode_files(payload.get("files", {}))
-        redactor.register(*data.values(), *files.values())
+        _register_secret_values(data, files)
         self.store.record(
             [
                 {
@@ -557,9 +744,39 @@ class Service:
         return self.store.audit_events(limit)
 
 
+def _register_secret_values(data: dict[str, str], files: dict[str, bytes]) -> None:
+    """Scrub these values from every later output of this process (identities excepted)."""
+    from entrepot.secrets.redact import IDENTIFIER_KEYS
+
+    redactor.register(*(v for k, v in data.items() if k.lower() not in IDENTIFIER_KEYS))
+    redactor.register(*files.values())
+
+
+class MissingCredentialError(Exception):
+    """A depot's credentials cannot be assembled (a referenced secret is gone)."""
+
+
+def _credential_failure(row: ResourceRow, acl: str, reason: str) -> CheckResult:
+    from entrepot.connectors.base import FAILED, CheckResult, StepResult
+
+    step = StepResult(
+        "credentials",
+        f"resolve the {acl} secrets",
+        FAILED,
+        reason=reason,
+        hint="apply the instance secret again, or point the depot at an existing one",
+        code="no credentials",
+    )
+    return CheckResult(row.name, row.source_type or "?", acl, [step], 0.0)
+
+
 def _secret_path(path: tuple[str | int, ...]) -> bool:
     """Is this field inside a secret section (instance-secret data, v1 inline credentials)?"""
+    from entrepot.secrets.redact import IDENTIFIER_KEYS
+
     sections = {"data", "values", "files"}
+    if str(path[-1]).lower() in IDENTIFIER_KEYS:
+        return False
     if path[:1] == ("instance-secret",):
         return True
     return len(path) > 3 and path[:2] == ("depot", "connectionSecret") and path[3] in sections

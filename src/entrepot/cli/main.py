@@ -10,7 +10,15 @@ from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 import click
 
 from entrepot import __version__
-from entrepot.cli.output import GET_COLUMNS, dump, echo, table
+from entrepot.cli.output import (
+    GET_COLUMNS,
+    check_block,
+    check_line,
+    dump,
+    echo,
+    step_line,
+    table,
+)
 from entrepot.errors import EntrepotError, ExitCode
 
 if TYPE_CHECKING:
@@ -140,7 +148,17 @@ def resource() -> None:
 @click.option("-l", "--lint", is_flag=True, help="Validate only; write nothing.")
 @click.option("--dry-run", is_flag=True, help="Check against the store and show what would change.")
 @click.option("--show-diff", is_flag=True, help="Print the change of each updated resource.")
-def apply(lint: bool, dry_run: bool, show_diff: bool, **kwargs: Any) -> None:
+@click.option("--no-verify", is_flag=True, help="Do not check the connection of changed depots.")
+@click.option(
+    "--timeout",
+    type=click.FloatRange(0.1, 600),
+    default=10.0,
+    show_default=True,
+    help="Deadline of each depot check, in seconds.",
+)
+def apply(
+    lint: bool, dry_run: bool, show_diff: bool, no_verify: bool, timeout: float, **kwargs: Any
+) -> None:
     """Create or update resources from manifests, all or nothing.
 
     \b
@@ -150,9 +168,17 @@ def apply(lint: bool, dry_run: bool, show_diff: bool, **kwargs: Any) -> None:
       entrepot apply -f depot.yaml --lint
       entrepot apply -f azure.yaml --set owner=alice --dry-run
       cat depot.yaml | entrepot apply -f -
-    Prints `applying NAME:VERSION:TYPE...created|updated|unchanged` per resource.
+    Prints `applying NAME:VERSION:TYPE...created|updated|unchanged` per resource, then
+    verifies the connection of each depot created or changed (`--no-verify` to skip).
     """
-    options = _apply_options(lint=lint, dry_run=dry_run, want_diff=show_diff, **kwargs)
+    options = _apply_options(
+        lint=lint,
+        dry_run=dry_run,
+        want_diff=show_diff,
+        verify=not no_verify,
+        timeout=timeout,
+        **kwargs,
+    )
     result = _service().apply(options)
     _print_warnings(result)
     suffix = " (dry run)" if dry_run else ""
@@ -161,6 +187,8 @@ def apply(lint: bool, dry_run: bool, show_diff: bool, **kwargs: Any) -> None:
         echo(f"applying{where}{outcome.id}...{outcome.action}{suffix}")
         if show_diff and outcome.diff:
             echo(outcome.diff.rstrip())
+    for check in result.checks:
+        echo(check_line(check), err=not check.ok)
 
 
 @click.command(context_settings=CONTEXT)
@@ -212,8 +240,14 @@ def get(
         who = "" if all_owners or owner else " owned by you (use -a for all owners)"
         echo(f"no {rtype or 'resource'}s found{who}", err=True)
         return
-    cells = [(r.name, r.version, r.type, r.workspace, r.status, "", r.owner) for r in rows]
-    table(GET_COLUMNS, cells)
+    cells: list[tuple[str, ...]] = [
+        (r.name, r.version, r.type, r.workspace, r.status, "", r.owner) for r in rows
+    ]
+    columns: tuple[str, ...] = GET_COLUMNS
+    if all(r.type == "depot" for r in rows):
+        columns = (*GET_COLUMNS, "CONNECTION")
+        cells = [(*cell, r.connection or "") for cell, r in zip(cells, rows, strict=True)]
+    table(columns, cells)
     if details:
         for row in rows:
             _print_details(row.to_dict(details=True))
@@ -236,6 +270,10 @@ def _print_details(record: dict[str, Any]) -> None:
         info["dependents"] = [d["id"] for d in record["dependents"]]
     info["manifest"] = record["manifest"]
     dump(info, "yaml")
+    for check in record.get("checks") or []:
+        echo(f"last check ({check['acl']}), {check['checkedAt']}: {check['summary']}")
+        for step in check["steps"]:
+            echo(step_line(step))
 
 
 @click.command(context_settings=CONTEXT)
@@ -341,6 +379,55 @@ def template(kind: str, source_type: str | None, name: str | None) -> None:
     echo(depot_template(source_type, name).rstrip())
 
 
+@click.command(context_settings=CONTEXT)
+@click.argument("kind", type=click.Choice(["depot"]))
+@click.argument("names", nargs=-1)
+@click.option("-a", "--all", "check_all", is_flag=True, help="Check every depot, concurrently.")
+@click.option(
+    "--timeout",
+    type=click.FloatRange(0.1, 600),
+    default=10.0,
+    show_default=True,
+    help="Deadline of each check, in seconds.",
+)
+@click.option(
+    "--acl",
+    type=click.Choice(["r", "rw"]),
+    default="r",
+    show_default=True,
+    help="Which secrets to check with; rw adds a write-privilege probe.",
+)
+@click.option("--output", "fmt", type=click.Choice(["table", "json", "yaml"]), default="table")
+def check(
+    kind: str, names: tuple[str, ...], check_all: bool, timeout: float, acl: str, fmt: str
+) -> None:
+    """Verify depot connections step by step: dns, tcp, tls, auth, open, list, read, write.
+
+    \b
+    Examples:
+      entrepot check depot postgres
+      entrepot check depot -a --timeout 5
+      entrepot check depot postgres --acl rw
+    Exit 0 when every check passed, 7 when one failed.
+    """
+    if not names and not check_all:
+        raise click.UsageError("name a depot, or pass -a for all")
+    results = _service().check_depots(None if check_all else list(names), acl=acl, timeout=timeout)
+    if fmt != "table":
+        dump([r.to_dict() for r in results], fmt)
+    elif check_all and len(results) > 1:
+        rows = [
+            (r.depot, r.source_type, "ok" if r.ok else "failed", r.summary, r.message)
+            for r in results
+        ]
+        table(("DEPOT", "TYPE", "CHECK", "CONNECTION", "REASON"), rows)
+    else:
+        for result in results:
+            echo(check_block(result))
+    if not all(r.ok for r in results):
+        sys.exit(int(ExitCode.CHECK_FAILED))
+
+
 @cli.group(context_settings=CONTEXT)
 def admin() -> None:
     """Administration: master key rotation, the audit trail.
@@ -415,7 +502,7 @@ def completion(shell: str) -> None:
 for _command in (apply, get, delete, diff):
     cli.add_command(_command)
     resource.add_command(_command)
-for _command in (schema, template, completion):
+for _command in (schema, template, completion, check):
     cli.add_command(_command)
 
 

@@ -5,11 +5,14 @@ from __future__ import annotations
 import json
 import sys
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from entrepot.secrets.redact import redactor
+
+if TYPE_CHECKING:
+    from entrepot.connectors.base import CheckResult
 
 GET_COLUMNS = ("NAME", "VERSION", "TYPE", "WORKSPACE", "STATUS", "RUNTIME", "OWNER")
 
@@ -53,3 +56,38 @@ def dump(value: Any, fmt: str) -> None:
         import yaml
 
         echo(yaml.safe_dump(value, sort_keys=False, default_flow_style=False).rstrip())
+
+
+def check_line(result: CheckResult) -> str:
+    """One line after an apply: `verifying postgres...active (ok 12 ms)`."""
+    if result.ok:
+        return f"verifying {result.depot}...active ({result.summary})"
+    state = "pending" if result.unsupported else "error"
+    failed = result.failed_step
+    text = f"verifying {result.depot}...{state}: {result.message}"
+    if failed is not None and failed.hint:
+        text += f"\n  hint: {failed.hint}"
+    return text
+
+
+def step_line(step: dict[str, Any]) -> str:
+    status = step["status"]
+    took = f"{step['durationMs']:.0f} ms" if status != "skipped" else ""
+    text = f"  {status:<8}{step['name']:<12}{took:>8}  {step['title']}"
+    if step.get("detail"):
+        text += f": {step['detail']}"
+    if step.get("reason"):
+        text += f"\n{'':>30}{step['reason']}"
+    if step.get("hint"):
+        text += f"\n{'':>30}hint: {step['hint']}"
+    return text
+
+
+def check_block(result: CheckResult) -> str:
+    """A check as a user reads it: every step, its time, and why it failed."""
+    state = "ok" if result.ok else ("unsupported" if result.unsupported else "FAILED")
+    head = (
+        f"{result.depot} ({result.source_type}, acl {result.acl}): {state} "
+        f"in {result.duration_ms:.0f} ms"
+    )
+    return "\n".join([head, *(step_line(s.to_dict()) for s in result.steps)])

@@ -10,6 +10,11 @@ import re
 import threading
 
 MASK = "******"
+# Keys that name an identity rather than hold a credential: shown in hints ("password
+# authentication failed for user 'max'"), never masked.
+IDENTIFIER_KEYS = frozenset(
+    {"username", "user", "email", "projectid", "azurestorageaccountname", "account"}
+)
 MIN_LENGTH = 4  # shorter values ("r", "1") would mask ordinary words
 
 

@@ -16,10 +16,30 @@ from typing import Any, Protocol
 from entrepot.config import Settings
 from entrepot.store import SCHEMA_HEAD
 
-RESOURCE_COLUMNS = (
-    "id, type, workspace, name, version, owner, layer, tags, description, status, "
-    "status_message, source_type, source_path, generation, resource_version, spec_hash, "
-    "created_at, updated_at, created_by, updated_by"
+RESOURCE_COLUMNS = ", ".join(
+    f"r.{column}"
+    for column in [
+        "id",
+        "type",
+        "workspace",
+        "name",
+        "version",
+        "owner",
+        "layer",
+        "tags",
+        "description",
+        "status",
+        "status_message",
+        "source_type",
+        "source_path",
+        "generation",
+        "resource_version",
+        "spec_hash",
+        "created_at",
+        "updated_at",
+        "created_by",
+        "updated_by",
+    ]
 )
 CHUNK = 500
 
@@ -52,6 +72,8 @@ class ResourceRow:
     dependents: list[dict[str, Any]] = field(default_factory=list)
     # slot -> item -> HMAC fingerprint (filled by Store.existing, for change detection)
     fingerprints: dict[str, dict[str, str]] = field(default_factory=dict)
+    connection: str | None = None  # a depot's last r check, short: "ok 12 ms", "dns"
+    checks: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def key(self) -> tuple[str, str, str]:
@@ -90,12 +112,16 @@ class ResourceRow:
         }
         if self.source_type:
             out["sourceType"] = self.source_type
+        if self.type == "depot":
+            out["connection"] = self.connection
         if details:
             out["source"] = self.source_path
             out["manifest"] = self.manifest
             out["secrets"] = self.secrets
             out["references"] = self.references
             out["dependents"] = self.dependents
+            if self.type == "depot":
+                out["checks"] = self.checks
         return out
 
 
@@ -188,21 +214,24 @@ def list_resources(
     where, params = [], {}
     for column, value in (("type", rtype), ("name", name), ("owner", owner)):
         if value is not None:
-            where.append(f"{column} = :{column}")
+            where.append(f"r.{column} = :{column}")
             params[column] = value
     if workspace is not None:
         # Instance-level kinds have no workspace; a workspace filter only narrows workflows.
-        where.append("(workspace = :workspace OR workspace = '')")
+        where.append("(r.workspace = :workspace OR r.workspace = '')")
         params["workspace"] = workspace
-    sql = f"SELECT {RESOURCE_COLUMNS} FROM resource"
+    sql = (
+        f"SELECT {RESOURCE_COLUMNS}, dc.summary AS connection FROM resource r "
+        "LEFT JOIN depot_check dc ON dc.resource_id = r.id AND dc.acl = 'r'"
+    )
     if where:
         sql += " WHERE " + " AND ".join(where)
-    sql += " ORDER BY type, workspace, name"
+    sql += " ORDER BY r.type, r.workspace, r.name"
     return [ResourceRow.from_row(row) for row in reader.query(sql, params)]
 
 
 def add_details(reader: Reader, rows: list[ResourceRow]) -> None:
-    """Manifest, secret key names, references and dependents: four bulk queries in all."""
+    """Manifest, secret key names, references, checks, dependents: five bulk queries in all."""
     by_id = {row.id: row for row in rows}
     for chunk in _chunks(list(by_id)):
         ids, params = _in_clause("id", chunk)
@@ -236,6 +265,21 @@ def add_details(reader: Reader, rows: list[ResourceRow]) -> None:
                     if rec["version"]
                     else None,
                     "exists": rec["version"] is not None,
+                }
+            )
+        for rec in reader.query(
+            "SELECT resource_id, acl, checked_at, ok, summary, duration_ms, steps "
+            f"FROM depot_check WHERE resource_id IN ({ids}) ORDER BY acl",
+            params,
+        ):
+            by_id[rec["resource_id"]].checks.append(
+                {
+                    "acl": rec["acl"],
+                    "checkedAt": rec["checked_at"],
+                    "ok": bool(rec["ok"]),
+                    "summary": rec["summary"],
+                    "durationMs": rec["duration_ms"],
+                    "steps": json.loads(rec["steps"]),
                 }
             )
     targets = [(row.type, row.name) for row in rows]

@@ -20,6 +20,7 @@ from entrepot.store.reader import ResourceRow
 from entrepot.store.tables import (
     audit_event,
     data_key,
+    depot_check,
     resource,
     resource_ref,
     secret_material,
@@ -324,6 +325,7 @@ class Store:
                 if key_ids:
                     conn.execute(delete(data_key).where(data_key.c.id.in_(key_ids)))
                 conn.execute(delete(resource_ref).where(resource_ref.c.resource_id == target.id))
+                conn.execute(delete(depot_check).where(depot_check.c.resource_id == target.id))
                 result = conn.execute(
                     delete(resource)
                     .where(resource.c.id == target.id)
@@ -335,6 +337,37 @@ class Store:
                     )
             if audit:
                 conn.execute(insert(audit_event), audit)
+
+    def save_checks(self, checks: list[tuple[int, dict[str, Any]]]) -> None:
+        """Keep each depot's last check per acl; the r check sets the depot's status."""
+        if not checks:
+            return
+        with self.transaction() as conn:
+            for resource_id, check in checks:
+                # An upsert: two processes checking the same depot must not collide.
+                values = {"resource_id": resource_id, "acl": check["acl"], **check["row"]}
+                statement = self._insert(depot_check).values(**values)
+                conn.execute(
+                    statement.on_conflict_do_update(
+                        index_elements=["resource_id", "acl"], set_=check["row"]
+                    )
+                )
+                if check["acl"] == "r":
+                    conn.execute(
+                        update(resource)
+                        .where(resource.c.id == resource_id)
+                        .values(status=check["status"], status_message=check["message"])
+                    )
+
+    def _insert(self, table: Any) -> Any:
+        """The dialect's INSERT, which knows ON CONFLICT (SQLite and PostgreSQL both do)."""
+        if self.engine.dialect.name == "postgresql":
+            from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+            return pg_insert(table)
+        from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+        return sqlite_insert(table)
 
     # --- secret values ----------------------------------------------------------------------
 

@@ -4,7 +4,9 @@
 from __future__ import annotations
 
 from sqlalchemy import (
+    Boolean,
     Column,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -110,6 +112,25 @@ audit_event = Table(
     Column("detail", Text),
 )
 Index("ix_audit_event_resource", audit_event.c.resource_type, audit_event.c.resource_name)
+
+# The last connection check of each depot, per acl (r: reading, rw: writing). The depot's
+# status (active | error | pending) follows its r check.
+depot_check = Table(
+    "depot_check",
+    metadata,
+    Column(
+        "resource_id",
+        Integer,
+        ForeignKey("resource.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    Column("acl", String(4), primary_key=True),
+    Column("checked_at", String(32), nullable=False),
+    Column("ok", Boolean, nullable=False),
+    Column("summary", String(64), nullable=False),
+    Column("duration_ms", Float, nullable=False),
+    Column("steps", Text, nullable=False),
+)
 
 # Small store-wide settings (the fingerprint key's data_key id).
 store_setting = Table(

@@ -1,0 +1,155 @@
+"""Azure Blob Storage and ADLS Gen2 (`abfss`, `wasbs`), through azure-storage-blob.
+
+Secret keys: `azurestorageaccountkey` (and `azurestorageaccountname`, else the block's
+`account`). The endpoint is `endpoint` when the depot sets one (private endpoints, sovereign
+clouds, the Azurite emulator), else `https://<account>.blob.<endpointSuffix>`. ABFSS depots are
+reached through the blob endpoint too: it serves the same data, and emulators have no DFS API.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+from entrepot.connectors.base import ResolvedConnection, StepFailed
+from entrepot.connectors.objectstore import Objects, ObjectStoreConnector, http_status, prefix_of
+from entrepot.resources.depot_types import AzureBlock
+
+KEY = ("azurestorageaccountkey", "accountkey", "account_key")
+
+
+def _config(conn: ResolvedConnection) -> AzureBlock:
+    assert isinstance(conn.config, AzureBlock)
+    return conn.config
+
+
+def account_name(conn: ResolvedConnection) -> str:
+    return conn.optional("azurestorageaccountname") or _config(conn).account
+
+
+def blob_endpoint(conn: ResolvedConnection) -> str:
+    cfg = _config(conn)
+    if cfg.endpoint:
+        return cfg.endpoint.rstrip("/")
+    suffix = cfg.endpointSuffix or conn.optional("azureendpointsuffix") or "core.windows.net"
+    return f"https://{cfg.account}.blob.{suffix}"
+
+
+class AzureConnector(ObjectStoreConnector):
+    source_types: ClassVar[tuple[str, ...]] = ("abfss", "wasbs")
+    container_word = "container"
+    label = "Azure Blob Storage"
+
+    def endpoint(self, conn: ResolvedConnection) -> str:
+        return blob_endpoint(conn)
+
+    def container(self, conn: ResolvedConnection) -> str:
+        return _config(conn).container
+
+    def client(self, conn: ResolvedConnection, timeout: float) -> Any:
+        try:
+            from azure.storage.blob import BlobServiceClient
+        except ImportError:
+            raise StepFailed(
+                "the Azure connector needs azure-storage-blob",
+                "pip install 'entrepot[azure]'",
+                "not installed",
+            ) from None
+        credential = {"account_name": account_name(conn), "account_key": conn.require(*KEY)}
+        return BlobServiceClient(
+            account_url=self.endpoint(conn),
+            credential=credential,
+            retry_total=0,  # a check reports the first failure; it does not retry for minutes
+            connection_timeout=max(1.0, timeout),
+            read_timeout=max(1.0, timeout),
+        )
+
+    def authenticate(self, client: Any, conn: ResolvedConnection) -> str:
+        # Container properties need a valid signature: a wrong key fails here with 403,
+        # a right key on a missing container with 404 (reported by the open step).
+        client.get_container_client(self.container(conn)).get_container_properties()
+        return f"as account {account_name(conn)}"
+
+    def open(self, client: Any, conn: ResolvedConnection) -> str:
+        return f"container {self.container(conn)} exists"
+
+    def list_objects(self, client: Any, conn: ResolvedConnection, prefix: str) -> Objects:
+        container = client.get_container_client(self.container(conn))
+        pages = container.list_blobs(name_starts_with=prefix or None, results_per_page=100)
+        first: Any = next(iter(pages.by_page()), [])
+        return [(blob.name, int(blob.size or 0)) for blob in first]
+
+    def read(self, client: Any, conn: ResolvedConnection, key: str) -> None:
+        container = client.get_container_client(self.container(conn))
+        container.download_blob(key, offset=0, length=1).readall()
+
+    def write_and_delete(self, client: Any, conn: ResolvedConnection, key: str) -> None:
+        container = client.get_container_client(self.container(conn))
+        container.upload_blob(key, b"entrepot write probe", overwrite=True)
+        container.delete_blob(key)
+
+    def explain(self, exc: Exception, conn: ResolvedConnection, step: str) -> StepFailed:
+        status = http_status(exc)
+        code = str(getattr(exc, "error_code", "") or "")
+        account = account_name(conn)
+        if status == 403 and "AuthenticationFailed" in (code or str(exc)):
+            return StepFailed(
+                f"the storage account rejected the key for account '{account}'",
+                f"check {conn.where('azurestorageaccountkey')} (and the account name)",
+                "auth failed",
+            )
+        if status == 403:
+            return StepFailed(
+                f"account '{account}' may not {step} in container '{self.container(conn)}' "
+                f"({code or 'AuthorizationFailure'})",
+                "grant the identity Storage Blob Data Reader (or Contributor for rw)",
+                "no read" if step in ("list", "read") else ("no write" if step == "write" else
+                                                             "no access"),
+            )  # fmt: skip
+        if status == 404 and step == "auth":
+            return StepFailed(
+                f"container '{self.container(conn)}' does not exist in account '{account}'",
+                "check the depot's container field",
+                "not found",
+            )
+        if status == 404:
+            return StepFailed(f"not found: {code or exc}", "", "not found")
+        first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        return StepFailed(first_line, "", "error")
+
+    # --- renderings ---------------------------------------------------------------------------
+
+    def duckdb(self, conn: ResolvedConnection) -> dict[str, Any]:
+        endpoint = blob_endpoint(conn)
+        key = conn.require(*KEY)
+        name = account_name(conn)
+        return {
+            "type": "azure",
+            "secret": {
+                "CONNECTION_STRING": (
+                    f"DefaultEndpointsProtocol={endpoint.split(':', 1)[0]};AccountName={name};"
+                    f"AccountKey={key};BlobEndpoint={endpoint};"
+                ),
+            },
+            "path": f"az://{self.container(conn)}/{prefix_of(conn)}",
+        }
+
+    def spark(self, conn: ResolvedConnection) -> dict[str, str]:
+        cfg = _config(conn)
+        suffix = cfg.endpointSuffix or "core.windows.net"
+        host = "dfs" if conn.source_type == "abfss" else "blob"
+        return {
+            f"fs.azure.account.key.{cfg.account}.{host}.{suffix}": conn.require(*KEY),
+            "path": f"{conn.source_type}://{cfg.container}@{cfg.account}.{host}.{suffix}/"
+            f"{prefix_of(conn)}",
+        }
+
+    def trino(self, conn: ResolvedConnection, env_prefix: str) -> dict[str, str]:
+        return {
+            "connector.name": "hive",
+            "fs.native-azure.enabled": "true",
+            "azure.auth-type": "ACCESS_KEY",
+            "azure.access-key": f"${{ENV:{env_prefix}_ACCOUNT_KEY}}",
+        }
+
+
+CONNECTOR = AzureConnector()

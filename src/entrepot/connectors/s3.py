@@ -1,0 +1,153 @@
+"""Amazon S3 and S3-compatible stores (`s3`), through boto3.
+
+Secret keys: `awsaccesskeyid` / `awssecretaccesskey` (DataOS also writes `accesskeyid` /
+`secretkey`); without them, the default AWS credential chain. `endpoint` points at an
+S3-compatible server (MinIO, Ceph, a local test server); `region` defaults to us-east-1.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+from entrepot.connectors.base import ResolvedConnection, StepFailed
+from entrepot.connectors.objectstore import Objects, ObjectStoreConnector, http_status, prefix_of
+from entrepot.resources.depot_types import S3Block
+
+ACCESS_KEY = ("awsaccesskeyid", "accesskeyid", "aws_access_key_id")
+SECRET_KEY = ("awssecretaccesskey", "secretkey", "aws_secret_access_key")
+AUTH_CODES = {"InvalidAccessKeyId", "SignatureDoesNotMatch", "InvalidClientTokenId",
+              "AuthFailure", "InvalidToken", "ExpiredToken"}  # fmt: skip
+
+
+def _config(conn: ResolvedConnection) -> S3Block:
+    assert isinstance(conn.config, S3Block)
+    return conn.config
+
+
+def endpoint_url(conn: ResolvedConnection) -> str:
+    cfg = _config(conn)
+    if cfg.endpoint:
+        return cfg.endpoint.rstrip("/")
+    region = cfg.region or "us-east-1"
+    return f"https://s3.{region}.amazonaws.com"
+
+
+class S3Connector(ObjectStoreConnector):
+    source_types: ClassVar[tuple[str, ...]] = ("s3",)
+    label = "Amazon S3"
+
+    def endpoint(self, conn: ResolvedConnection) -> str:
+        return endpoint_url(conn)
+
+    def container(self, conn: ResolvedConnection) -> str:
+        return _config(conn).bucket
+
+    def client(self, conn: ResolvedConnection, timeout: float) -> Any:
+        try:
+            import boto3
+            from botocore.config import Config
+        except ImportError:
+            raise StepFailed(
+                "the S3 connector needs boto3", "pip install 'entrepot[s3]'", "not installed"
+            ) from None
+        cfg = _config(conn)
+        return boto3.session.Session().client(
+            "s3",
+            endpoint_url=endpoint_url(conn),
+            region_name=cfg.region or "us-east-1",
+            aws_access_key_id=conn.optional(*ACCESS_KEY),
+            aws_secret_access_key=conn.optional(*SECRET_KEY),
+            config=Config(
+                connect_timeout=max(1.0, timeout),
+                read_timeout=max(1.0, timeout),
+                retries={"max_attempts": 1, "mode": "standard"},
+                s3={"addressing_style": "path" if cfg.endpoint else "auto"},
+            ),
+        )
+
+    def authenticate(self, client: Any, conn: ResolvedConnection) -> str:
+        client.head_bucket(Bucket=self.container(conn))
+        key_id = conn.optional(*ACCESS_KEY)
+        return f"as access key {key_id[:4]}…" if key_id else "with the default credential chain"
+
+    def open(self, client: Any, conn: ResolvedConnection) -> str:
+        return f"bucket {self.container(conn)} exists"
+
+    def list_objects(self, client: Any, conn: ResolvedConnection, prefix: str) -> Objects:
+        page = client.list_objects_v2(Bucket=self.container(conn), Prefix=prefix, MaxKeys=100)
+        return [(item["Key"], int(item.get("Size", 0))) for item in page.get("Contents", [])]
+
+    def read(self, client: Any, conn: ResolvedConnection, key: str) -> None:
+        client.get_object(Bucket=self.container(conn), Key=key, Range="bytes=0-0")["Body"].read()
+
+    def write_and_delete(self, client: Any, conn: ResolvedConnection, key: str) -> None:
+        client.put_object(Bucket=self.container(conn), Key=key, Body=b"entrepot write probe")
+        client.delete_object(Bucket=self.container(conn), Key=key)
+
+    def explain(self, exc: Exception, conn: ResolvedConnection, step: str) -> StepFailed:
+        status = http_status(exc)
+        response = getattr(exc, "response", {}) or {}
+        code = str(response.get("Error", {}).get("Code", ""))
+        bucket = self.container(conn)
+        if code in AUTH_CODES:
+            return StepFailed(
+                f"the server rejected the credentials ({code})",
+                f"check {conn.where('awsaccesskeyid')} and {conn.where('awssecretaccesskey')}",
+                "auth failed",
+            )
+        if status == 404 or code in ("NoSuchBucket", "404"):
+            return StepFailed(
+                f"bucket '{bucket}' does not exist",
+                "check the depot's bucket field (and region)",
+                "not found",
+            )
+        if status == 403:
+            return StepFailed(
+                f"access to bucket '{bucket}' is denied for this {step} ({code or 'Forbidden'})",
+                "the credentials' policy needs s3:ListBucket and s3:GetObject "
+                "(and s3:PutObject, s3:DeleteObject for rw)",
+                "no write" if step == "write" else ("no read" if step == "read" else "no access"),
+            )
+        text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        return StepFailed(text, "", "error")
+
+    # --- renderings ---------------------------------------------------------------------------
+
+    def duckdb(self, conn: ResolvedConnection) -> dict[str, Any]:
+        cfg = _config(conn)
+        secret: dict[str, Any] = {
+            "KEY_ID": conn.optional(*ACCESS_KEY) or "",
+            "SECRET": conn.optional(*SECRET_KEY) or "",
+            "REGION": cfg.region or "us-east-1",
+        }
+        if cfg.endpoint:
+            url = cfg.endpoint.split("://", 1)
+            secret.update(ENDPOINT=url[-1], URL_STYLE="path", USE_SSL=url[0] == "https")
+        return {"type": "s3", "secret": secret, "path": f"s3://{cfg.bucket}/{prefix_of(conn)}"}
+
+    def spark(self, conn: ResolvedConnection) -> dict[str, str]:
+        cfg = _config(conn)
+        out = {
+            "fs.s3a.access.key": conn.optional(*ACCESS_KEY) or "",
+            "fs.s3a.secret.key": conn.optional(*SECRET_KEY) or "",
+            "path": f"s3a://{cfg.bucket}/{prefix_of(conn)}",
+        }
+        if cfg.endpoint:
+            out.update({"fs.s3a.endpoint": cfg.endpoint, "fs.s3a.path.style.access": "true"})
+        return out
+
+    def trino(self, conn: ResolvedConnection, env_prefix: str) -> dict[str, str]:
+        cfg = _config(conn)
+        out = {
+            "connector.name": "hive",
+            "fs.native-s3.enabled": "true",
+            "s3.region": cfg.region or "us-east-1",
+            "s3.aws-access-key": f"${{ENV:{env_prefix}_ACCESS_KEY}}",
+            "s3.aws-secret-key": f"${{ENV:{env_prefix}_SECRET_KEY}}",
+        }
+        if cfg.endpoint:
+            out.update({"s3.endpoint": cfg.endpoint, "s3.path-style-access": "true"})
+        return out
+
+
+CONNECTOR = S3Connector()
