@@ -16,7 +16,8 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP) system-deps
 
-# PostgreSQL server binaries for the tests' and the demo's throwaway servers.
+# PostgreSQL and MariaDB server binaries, and Azurite (npm, into node_modules/), for the
+# tests' and the demo's throwaway servers.
 system-deps:
 	@bash scripts/install-system-deps.sh
 
@@ -38,9 +39,10 @@ demo: install
 
 demo-stop:
 	@$(BIN)/python -m scripts.services postgres stop --dir .demo/postgres
+	@$(BIN)/python -m scripts.services azurite stop --dir .demo/azurite
 
 bench: install
 	$(BIN)/python bench/apply_get.py
 
 clean: demo-stop
-	rm -rf $(VENV) .demo .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) .demo .pytest_cache .mypy_cache .ruff_cache node_modules

@@ -17,7 +17,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from scripts.services import PostgresServer  # noqa: E402
+from scripts.services import AzuriteServer, PostgresServer  # noqa: E402
 
 DEMO = ROOT / ".demo"
 MANIFESTS = ROOT / "demo" / "manifests"
@@ -32,6 +32,40 @@ def run(args: list[str], env: dict[str, str]) -> None:
     shown = " ".join(shlex.quote(a) for a in args)
     print(f"$ {shown}", flush=True)
     subprocess.run([str(BIN / args[0]), *args[1:]], env=env, check=True)
+
+
+def upload_drop_zone(azurite: AzuriteServer) -> None:
+    """A container `dropzone001` with sales files under `large_dataset_20200511/`."""
+    import io
+
+    import pyarrow as pa
+    import pyarrow.csv as pacsv
+    import pyarrow.parquet as pq
+    from azure.storage.blob import BlobServiceClient
+
+    client = BlobServiceClient.from_connection_string(azurite.connection_string)
+    container = client.get_container_client("dropzone001")
+    if not container.exists():
+        container.create_container()
+    sales = pa.table(
+        {
+            "order_id": list(range(1, 2001)),
+            "region": [("north", "south", "east", "west")[i % 4] for i in range(2000)],
+            "amount": [round(10 + (i * 7.31) % 490, 2) for i in range(2000)],
+        }
+    )
+    for month in ("2020-04", "2020-05"):
+        buffer = io.BytesIO()
+        pq.write_table(sales, buffer)
+        container.upload_blob(
+            f"large_dataset_20200511/sales/month={month}/part-0.parquet",
+            buffer.getvalue(),
+            overwrite=True,
+        )
+    stores = pa.table({"store_id": [1, 2, 3], "city": ["Lyon", "Lille", "Nantes"]})
+    buffer = io.BytesIO()
+    pacsv.write_csv(stores, buffer)
+    container.upload_blob("large_dataset_20200511/stores.csv", buffer.getvalue(), overwrite=True)
 
 
 def main() -> int:
@@ -51,6 +85,11 @@ def main() -> int:
         server.psql(file=ROOT / "demo" / "sales_data.sql", database="sales_data")
     print(f"postgres running on {server.host}:{server.port} (stop it with `make demo-stop`)")
 
+    step("Azurite (the Azure Blob emulator) with a drop zone of parquet and csv files")
+    azurite = AzuriteServer(DEMO / "azurite").start(detached=True)
+    upload_drop_zone(azurite)
+    print(f"azurite running at {azurite.blob_endpoint} (stop it with `make demo-stop`)")
+
     home = DEMO / "home"
     shutil.rmtree(home, ignore_errors=True)  # each demo starts from an empty store
     env = {
@@ -62,6 +101,9 @@ def main() -> int:
         "ACCESS_CONTROL_LIST": "r",
         "DEMO_PG_HOST": server.host,
         "DEMO_PG_PORT": str(server.port),
+        "AZURE_STORAGE_ACCOUNT": azurite.account_name,
+        "AZURE_STORAGE_KEY": azurite.account_key,
+        "DEMO_AZURE_ENDPOINT": azurite.blob_endpoint,
     }
     step("Step 1: the instance secret (credentials from $POSTGRES_USERNAME/$POSTGRES_PASSWORD)")
     run(
@@ -70,8 +112,13 @@ def main() -> int:
     )
     step("Steps 2-3: the depot, pointed at the local PostgreSQL")
     run(["dataos-ctl", "resource", "apply", "-f", str(MANIFESTS / "postgres-depot.yml")], env)
-    step("Step 4: list the depots")
+    step("the tutorial's Azure depot (ABFSS), pointed at Azurite, with its r and rw secrets")
+    azure = [str(MANIFESTS / "thirdparty-secrets.yml"), str(MANIFESTS / "thirdparty-depot.yml")]
+    run(["dataos-ctl", "apply", "-f", azure[0], "-f", azure[1]], env)
+    step("Step 4: list the depots: both active, with their connection")
     run(["dataos-ctl", "get", "-t", "depot"], env)
+    step("every step of a connection check")
+    run(["entrepot", "check", "depot", "thirdparty"], env)
     step("the secret's details: key names only, never values")
     run(["entrepot", "get", "-t", "instance-secret", "-n", "postgres-r", "-d"], env)
     print(f"\nThe demo's store is {home}; try: ENTREPOT_HOME={home} entrepot get -a")

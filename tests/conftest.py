@@ -20,6 +20,9 @@ from entrepot.cli.main import main
 from entrepot.secrets.redact import redactor
 from scripts.services import PostgresServer
 
+# MariaDB, Azurite, S3 and GCS servers for the session (tests/services_fixtures.py).
+pytest_plugins = ["tests.services_fixtures"]
+
 ROOT = Path(__file__).resolve().parents[1]
 TUTORIAL = ROOT / "tests" / "fixtures" / "tutorial"
 DEMO_SQL = ROOT / "demo" / "sales_data.sql"
