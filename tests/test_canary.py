@@ -7,12 +7,15 @@ test process knows can mask a leak.
 
 from __future__ import annotations
 
+import base64
+import json
 import uuid
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import Result, run_process, write
+from scripts.services import AzuriteServer, MariaDBServer
+from tests.conftest import Result, SalesDatabase, run_process, write
 
 
 @pytest.fixture
@@ -121,3 +124,88 @@ depot:
             data = path.read_bytes()
             assert canary.encode() not in data, path
             assert b"canary_user" not in data, path
+
+
+def test_connection_checks_never_leak(
+    home: Path, tmp_path: Path, canary: str, postgres: SalesDatabase, azurite: AzuriteServer,
+    mariadb: MariaDBServer,
+) -> None:  # fmt: skip
+    """Wrong credentials equal to the canary, checked against real servers: the sources' own
+    error texts, the steps, the audit and the log never show it."""
+    env = {"ENTREPOT_HOME": str(home), "CANARY": canary}
+    # Azure keys are base64: a canary-derived one, so Azurite really computes a signature.
+    azure_key = base64.b64encode(canary.encode()).decode()
+    env["CANARY_AZURE"] = azure_key
+    path = write(
+        tmp_path / "depots.yml",
+        f"""name: pg-r
+version: v1
+type: instance-secret
+instance-secret:
+  type: key-value-properties
+  acl: r
+  data: {{username: {postgres.reader}, password: $CANARY}}
+---
+name: pg
+version: v2alpha
+type: depot
+depot:
+  type: postgresql
+  secrets: [{{name: pg-r, allkeys: true}}]
+  postgresql: {{host: {postgres.host}, port: {postgres.port}, database: sales_data}}
+---
+name: my-r
+version: v1
+type: instance-secret
+instance-secret:
+  type: key-value-properties
+  acl: r
+  data: {{username: root, password: $CANARY}}
+---
+name: my
+version: v2alpha
+type: depot
+depot:
+  type: mysql
+  secrets: [{{name: my-r, allkeys: true}}]
+  mysql: {{host: {mariadb.host}, port: {mariadb.port}}}
+---
+name: az-r
+version: v1
+type: instance-secret
+instance-secret:
+  type: key-value-properties
+  acl: r
+  data: {{azurestorageaccountname: {azurite.account_name}, azurestorageaccountkey: $CANARY_AZURE}}
+---
+name: az
+version: v2alpha
+type: depot
+depot:
+  type: abfss
+  secrets: [{{name: az-r, allkeys: true}}]
+  abfss: {{account: {azurite.account_name}, container: canary, endpoint: "{azurite.blob_endpoint}"}}
+""",
+    )
+    outputs = [run_process("apply", "-f", str(path), env=env)]
+    for args in (
+        ("check", "depot", "-a"),
+        ("check", "depot", "pg", "my", "az"),
+        ("check", "depot", "-a", "--output", "json"),
+        ("get", "-t", "depot", "-d"),
+        ("get", "-t", "depot", "-d", "--output", "yaml"),
+        ("admin", "audit"),
+    ):
+        outputs.append(run_process(*args, env=env))
+    summaries = json.loads(outputs[3].stdout)
+    assert {r["depot"]: r["summary"] for r in summaries} == {
+        "az": "auth failed", "my": "auth failed", "pg": "auth failed",
+    }  # fmt: skip
+    for result in outputs:
+        assert "Traceback" not in result.output
+        for value in (canary, azure_key):
+            assert value not in result.output, result.output
+    for file in home.rglob("*"):
+        if file.is_file():
+            assert canary.encode() not in file.read_bytes(), file
+            assert azure_key.encode() not in file.read_bytes(), file

@@ -91,7 +91,9 @@ class AzureConnector(ObjectStoreConnector):
         status = http_status(exc)
         code = str(getattr(exc, "error_code", "") or "")
         account = account_name(conn)
-        if status == 403 and "AuthenticationFailed" in (code or str(exc)):
+        # With an account key, any 403 on the first signed request means the key is wrong
+        # (Azure says AuthenticationFailed; Azurite says AuthorizationFailure).
+        if status == 403 and (step == "auth" or "AuthenticationFailed" in (code or str(exc))):
             return StepFailed(
                 f"the storage account rejected the key for account '{account}'",
                 f"check {conn.where('azurestorageaccountkey')} (and the account name)",

@@ -8,9 +8,11 @@ clouds and emulators need an explicit one.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
+from typing import Annotated
 
-from pydantic import Field
+from pydantic import AfterValidator, Field
 
 from entrepot.resources.base import Params, Port, Required, Strict, Text
 
@@ -111,22 +113,48 @@ class ObjectStoreBlock(Block):
     )
 
 
+def _bucket_name(value: str) -> str:
+    """S3 and GCS bucket names: 3-63 lowercase letters, digits, dots and hyphens."""
+    if not BUCKET_NAME.fullmatch(value):
+        raise ValueError(
+            f"invalid bucket name '{value}': 3 to 63 lowercase letters, digits, '.' and '-', "
+            "starting and ending with a letter or digit"
+        )
+    return value
+
+
+def _container_name(value: str) -> str:
+    """Azure rejects other container names with a puzzling error; say it at apply time."""
+    if not CONTAINER_NAME.fullmatch(value) or "--" in value:
+        raise ValueError(
+            f"invalid container name '{value}': 3 to 63 lowercase letters, digits and single "
+            "hyphens, starting and ending with a letter or digit"
+        )
+    return value
+
+
+BUCKET_NAME = re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")
+CONTAINER_NAME = re.compile(r"[a-z0-9][a-z0-9-]{1,61}[a-z0-9]|\$root|\$web")
+BucketName = Annotated[str, AfterValidator(_bucket_name)]
+ContainerName = Annotated[str, AfterValidator(_container_name)]
+
+
 class S3Block(ObjectStoreBlock):
     scheme: str | None = Field("s3a", description="s3 or s3a.")
-    bucket: Required = Field(description="Bucket name.", examples=["my-bucket"])
+    bucket: BucketName = Field(description="Bucket name.", examples=["my-bucket"])
     region: str | None = Field(None, description="AWS region.", examples=["us-east-1"])
 
 
 class AzureBlock(ObjectStoreBlock):
     account: Required = Field(description="Storage account name.", examples=["mystorageaccount"])
-    container: Required = Field(description="Container name.", examples=["dropzone001"])
+    container: ContainerName = Field(description="Container name.", examples=["dropzone001"])
     endpointSuffix: str | None = Field(
         None, description="Endpoint suffix (sovereign clouds).", examples=["core.windows.net"]
     )
 
 
 class GcsBlock(ObjectStoreBlock):
-    bucket: Required = Field(description="Bucket name.", examples=["my-bucket"])
+    bucket: BucketName = Field(description="Bucket name.", examples=["my-bucket"])
 
 
 class FileBlock(ObjectStoreBlock):
