@@ -114,10 +114,10 @@ def main() -> int:
                 kinds[f"hung{i}"] = "hung server"
             manifest = folder / "depots.yml"
             manifest.write_text("---\n".join(docs))
-            env = {
-                k: v for k, v in os.environ.items() if not k.startswith("ENTREPOT_")
-            } | {"ENTREPOT_HOME": str(folder / "home")}
-            took, proc = run(["apply", "-f", str(manifest), "--no-verify"], env)
+            env = {k: v for k, v in os.environ.items() if not k.startswith("ENTREPOT_")} | {
+                "ENTREPOT_HOME": str(folder / "home")
+            }
+            _took, proc = run(["apply", "-f", str(manifest), "--no-verify"], env)
             if proc.returncode != 0:
                 print(proc.stderr, file=sys.stderr)
                 return 1

@@ -209,7 +209,10 @@ class PostgresServer:
         superuser_password: str | None = None,
         *,
         bin_dir: Path | None = None,
+        tls: tuple[bytes, bytes] | None = None,
     ) -> None:
+        """`tls`: (certificate PEM, private key PEM) to serve TLS with (ssl=on)."""
+        self.tls = tls
         self.base_dir = Path(base_dir).resolve()
         self.host = "127.0.0.1"
         self.superuser = "postgres"
@@ -254,6 +257,8 @@ class PostgresServer:
         self._prepare_base_dir()
         if not (self.data_dir / "PG_VERSION").is_file():
             self._initdb()
+        if self.tls is not None:
+            self._write_tls_files()
         attempts = _START_ATTEMPTS if self._port_is_auto else 1
         for attempt in range(1, attempts + 1):
             log_offset = self.log_file.stat().st_size if self.log_file.exists() else 0
@@ -511,7 +516,19 @@ class PostgresServer:
             "-c synchronous_commit=off",
             "-c full_page_writes=off",
         ]
+        if self.tls is not None:  # files written into the data folder by _write_tls_files
+            options += ["-c ssl=on", "-c ssl_cert_file=server.crt", "-c ssl_key_file=server.key"]
         return " ".join(options)
+
+    def _write_tls_files(self) -> None:
+        assert self.tls is not None
+        user = self._server_user()
+        for name, content in zip(("server.crt", "server.key"), self.tls, strict=True):
+            path = self.data_dir / name
+            path.write_bytes(content)
+            path.chmod(0o600)  # PostgreSQL refuses a key readable by others
+            if user is not None:
+                os.chown(path, user.pw_uid, user.pw_gid)
 
     def _running_port(self) -> int | None:
         try:

@@ -153,7 +153,9 @@ def test_a_good_connection_passes_every_step(home: Path, tmp_path: Path, shop: S
     by_name = steps(record)
     assert by_name["dns"]["detail"] == f"{shop.server.host} is an address"
     assert by_name["auth"]["detail"] == f"as {shop.reader}"
-    assert by_name["open"]["detail"].startswith("server ") and "MariaDB" in by_name["open"]["detail"]
+    assert (
+        by_name["open"]["detail"].startswith("server ") and "MariaDB" in by_name["open"]["detail"]
+    )
     assert by_name["read"]["detail"] == "reads 2 tables"
     row = run_cli("get", "-t", "depot").stdout.splitlines()[2]
     assert "active" in row and "| ok " in row and row.rstrip().endswith("ms")
@@ -209,8 +211,9 @@ def test_unresolvable_host(home: Path, tmp_path: Path, shop: Shop) -> None:
     code, record = checked()
     dns = steps(record)["dns"]
     assert code == 7 and record["summary"] == "dns"
-    assert dns["status"] == "failed" and "host 'db.mysql.example.com' does not resolve" in (
-        dns["reason"]
+    assert (
+        dns["status"] == "failed"
+        and "host 'db.mysql.example.com' does not resolve" in (dns["reason"])
     )
     assert steps(record)["tcp"]["status"] == "skipped"
 

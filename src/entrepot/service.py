@@ -206,10 +206,14 @@ class Service:
         problems.raise_if_errors()
         return planned, problems.warnings
 
-    def _stored_secret_acls(self) -> dict[str, str]:
-        if self.settings.sqlite_path is not None and not self.settings.sqlite_path.exists():
+    def _stored_secrets(self) -> dict[str, tuple[str, str]]:
+        """name -> (acl, secret type) of every stored instance secret."""
+        if not self.store.exists:
             return {}
-        return self.store.names_of("instance-secret")
+        return {
+            name: (str(body.get("acl", "")), str(body.get("type", "")))
+            for name, body in self.store.sections_of("instance-secret").items()
+        }
 
     def _check_references(self, planned: list[PlannedResource], problems: Problems) -> None:
         from entrepot.resources.depot_types import DEPOT_TYPES
@@ -217,14 +221,20 @@ class Service:
         depots = [p for p in planned if p.type == "depot"]
         if not depots:
             return
-        acls = self._stored_secret_acls()
-        acls.update({p.name: p.acl or "" for p in planned if p.type == "instance-secret"})
+        secrets = self._stored_secrets()
+        secrets.update(
+            {
+                p.name: (p.acl or "", p.secrets[0].secret_type or "" if p.secrets else "")
+                for p in planned
+                if p.type == "instance-secret"
+            }
+        )
         for depot in depots:
             found_acls: list[str] = [s.acl for s in depot.secrets]  # v1 inline credentials
             for ref in depot.refs:
                 where = depot.document.locate(ref.path)
-                if ref.name not in acls:
-                    close = difflib.get_close_matches(ref.name, sorted(acls), n=1)
+                if ref.name not in secrets:
+                    close = difflib.get_close_matches(ref.name, sorted(secrets), n=1)
                     problems.error(
                         f"instance secret '{ref.name}' does not exist"
                         + (f", did you mean '{close[0]}'?" if close else ""),
@@ -232,10 +242,11 @@ class Service:
                         "apply the instance secret first, or in the same apply",
                     )
                     continue
-                acl = acls[ref.name]
+                acl, secret_type = secrets[ref.name]
                 found_acls.append(acl)
                 expected = f"{depot.name}-{acl}"
-                if ref.name != expected:
+                # A CA certificate is no credential: the naming convention is for credentials.
+                if ref.name != expected and not secret_type.startswith("certificate"):
                     problems.warn(
                         f"instance secret '{ref.name}' (acl: {acl}) does not follow the "
                         f"${{depot}}-${{acl}} naming convention",
@@ -601,7 +612,7 @@ class Service:
         missing = [t for t in targets if t not in existing]
         if missing:
             rtype, _, name = missing[0]
-            names = sorted(self.store.names_of(rtype))
+            names = sorted(self.store.sections_of(rtype))
             close = difflib.get_close_matches(name, names, n=1)
             raise NotFoundError(
                 f"{rtype} '{name}' not found" + (f", did you mean '{close[0]}'?" if close else ""),

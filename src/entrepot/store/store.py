@@ -152,17 +152,18 @@ class Store:
                     )
         return found
 
-    def names_of(self, rtype: str) -> dict[str, str]:
-        """name -> acl (for instance secrets) or version, of every resource of a type."""
+    def sections_of(self, rtype: str) -> dict[str, dict[str, Any]]:
+        """name -> the kind's section of its stored manifest (an instance secret's `type` and
+        `acl`, values hidden), for every resource of a type: one query."""
         self.migrate()
         with self.engine.connect() as conn:
             rows = conn.execute(
                 select(resource.c.name, resource.c.manifest).where(resource.c.type == rtype)
             ).all()
-        out: dict[str, str] = {}
+        out: dict[str, dict[str, Any]] = {}
         for name, manifest in rows:
             body = json.loads(manifest).get(rtype, {})
-            out[name] = str(body.get("acl", "")) if isinstance(body, dict) else ""
+            out[name] = body if isinstance(body, dict) else {}
         return out
 
     # --- keys -------------------------------------------------------------------------------
