@@ -118,7 +118,7 @@ class GcsConnector(ObjectStoreConnector):
             )
         if status == 403:
             return StepFailed(
-                f"access to bucket '{bucket}' is denied for this {step}",
+                f"access to bucket '{bucket}' is denied at the {step} step",
                 "grant the service account Storage Object Viewer (Object Admin for rw)",
                 "no write" if step == "write" else ("no read" if step == "read" else "no access"),
             )

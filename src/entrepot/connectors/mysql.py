@@ -132,7 +132,7 @@ class MysqlConnector(Connector):
                     try:
                         my.select_db(cfg.database)
                     except Exception as exc:
-                        raise self._explain(conn, exc) from None
+                        raise self._explain_open(my, conn, exc) from None
                 return f"server {version}"
 
             ctx.run("auth", authenticate)
@@ -171,6 +171,33 @@ class MysqlConnector(Connector):
         if number in (2003, 2013):
             return StepFailed(f"the server closed the connection: {text}", "", "unreachable")
         return StepFailed(text, "", "error")
+
+    def _explain_open(self, my: Any, conn: ResolvedConnection, exc: Exception) -> StepFailed:
+        """MariaDB answers 1044 (access denied), not 1049, when an account without global
+        privileges opens a database that does not exist: tell a typo from a missing grant."""
+        import difflib
+
+        failure = self._explain(conn, exc)
+        if failure.code != "no access":
+            return failure
+        database = _config(conn).database or ""
+        with my.cursor() as cursor:
+            cursor.execute("SHOW DATABASES")
+            visible = [row[0] for row in cursor.fetchall() if row[0] not in SYSTEM_SCHEMAS]
+        close = difflib.get_close_matches(database, visible, n=1)
+        if close:
+            return StepFailed(
+                f"database '{database}' does not exist, did you mean '{close[0]}'?",
+                "check the depot's database field",
+                "no database",
+            )
+        user = conn.optional("username", "user") or "the user"
+        return StepFailed(
+            f"database '{database}' does not exist, or user '{user}' has no privilege on it",
+            f"check the depot's database field; if it is right: "
+            f"GRANT SELECT ON {database}.* TO '{user}'",
+            "no access",
+        )
 
     def _list(self, my: Any) -> str:
         with my.cursor() as cursor:

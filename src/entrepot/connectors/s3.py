@@ -66,7 +66,9 @@ class S3Connector(ObjectStoreConnector):
         )
 
     def authenticate(self, client: Any, conn: ResolvedConnection) -> str:
-        client.head_bucket(Bucket=self.container(conn))
+        # Not head_bucket: a HEAD answer has no body, so a wrong key would read as a bare 403
+        # instead of SignatureDoesNotMatch / InvalidAccessKeyId.
+        client.list_objects_v2(Bucket=self.container(conn), MaxKeys=1)
         key_id = conn.optional(*ACCESS_KEY)
         return f"as access key {key_id[:4]}…" if key_id else "with the default credential chain"
 
@@ -103,7 +105,7 @@ class S3Connector(ObjectStoreConnector):
             )
         if status == 403:
             return StepFailed(
-                f"access to bucket '{bucket}' is denied for this {step} ({code or 'Forbidden'})",
+                f"access to bucket '{bucket}' is denied at the {step} step ({code or 'Forbidden'})",
                 "the credentials' policy needs s3:ListBucket and s3:GetObject "
                 "(and s3:PutObject, s3:DeleteObject for rw)",
                 "no write" if step == "write" else ("no read" if step == "read" else "no access"),
