@@ -6,12 +6,32 @@ import errno
 import ipaddress
 import socket
 import ssl
-from concurrent.futures import ThreadPoolExecutor
+import threading
+import time
+from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
+from typing import Any
 
 from entrepot.connectors.base import CheckContext, StepFailed
 
-_RESOLVER = ThreadPoolExecutor(max_workers=16, thread_name_prefix="entrepot-dns")
+# Few lookups at once: DNS servers drop bursts (glibc then waits 5 s per retry), and answers
+# are shared: many depots usually live on a few hosts.
+_RESOLVER = ThreadPoolExecutor(max_workers=8, thread_name_prefix="entrepot-dns")
+_CACHE_SECONDS = 30.0
+_answers: dict[tuple[str, int], tuple[float, Future[Any]]] = {}
+_answers_lock = threading.Lock()
+
+
+def _lookup(host: str, port: int) -> Future[Any]:
+    """One lookup per host and port, shared by every check running now (and for 30 s)."""
+    now = time.monotonic()
+    with _answers_lock:
+        cached = _answers.get((host, port))
+        if cached is not None and now - cached[0] < _CACHE_SECONDS:
+            return cached[1]
+        future = _RESOLVER.submit(socket.getaddrinfo, host, port, type=socket.SOCK_STREAM)
+        _answers[(host, port)] = (now, future)
+        return future
 
 
 def is_ip(host: str) -> bool:
@@ -30,7 +50,7 @@ def resolve(ctx: CheckContext, host: str, port: int) -> str:
     result: list[str] = []
 
     def lookup() -> str:
-        future = _RESOLVER.submit(socket.getaddrinfo, host, port, type=socket.SOCK_STREAM)
+        future = _lookup(host, port)
         try:
             infos = future.result(timeout=ctx.remaining())
         except FutureTimeout:
