@@ -253,3 +253,46 @@ def test_a_hung_server_fails_at_the_deadline(
     assert failed[0]["name"] == "tls"  # the server never answers the TLS request
     assert failed[0]["reason"] == "no answer within the 1.5 s deadline"
     assert 1.4 <= float(record["durationMs"]) / 1000 < 3.0
+
+
+def test_a_v1_depot_with_inline_credentials(
+    home: Path, tmp_path: Path, postgres: SalesDatabase
+) -> None:
+    """The DataOS v1 form: `type: JDBC`, `spec:` and `connectionSecret` values in the depot."""
+    secret = json.dumps(postgres.password)
+    path = write(
+        tmp_path / "v1.yml",
+        f"""name: legacy
+version: v1
+type: depot
+layer: user
+depot:
+  type: JDBC
+  description: To read the sales database
+  external: true
+  connectionSecret:
+    - acl: r
+      type: key-value-properties
+      data:
+        username: {postgres.reader}
+        password: {secret}
+  spec:
+    subprotocol: "postgresql"
+    host: {postgres.host}
+    port: {postgres.port}
+    database: sales_data
+    params:
+      sslmode: disable
+""",
+    )
+    applied = run_cli("apply", "-f", str(path))
+    assert applied.exit_code == 0, applied.stderr
+    assert "verifying legacy...active" in applied.stdout
+    detail = run_cli("get", "-t", "depot", "-n", "legacy", "-d")
+    assert "last check (r)" in detail.stdout
+    assert "skipped tls" in detail.stdout and "sslmode=disable" in detail.stdout
+    assert "ok      read" in detail.stdout
+    events = json.loads(run_cli("admin", "audit", "--output", "json").stdout)
+    decrypts = [e for e in events if e["action"] == "decrypt"]
+    assert decrypts[0]["resource_type"] == "depot"
+    assert decrypts[0]["detail"] == "connectionSecret[0] keys: password, username"
