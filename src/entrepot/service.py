@@ -534,7 +534,6 @@ class Service:
         """
         from entrepot.connectors.base import ResolvedConnection
         from entrepot.resources.compile import connection_config
-        from entrepot.store.store import now
 
         manifest = row.manifest or {}
         depot_type, config = connection_config(manifest)
@@ -567,27 +566,7 @@ class Service:
             if entry.get("acl") != acl:
                 continue
             slot = f"connectionSecret[{index}]"
-            payload, _ = self.store.open_secret(
-                row.id, slot, _binding("depot", row.name, slot), self.keyring
-            )
-            from entrepot.secrets.crypto import decode_files
-
-            data = {k: str(v) for k, v in payload.get("data", {}).items()}
-            files = decode_files(payload.get("files", {}))
-            _register_secret_values(data, files)
-            self.store.record(
-                [
-                    {
-                        "at": now(),
-                        "actor": self.user,
-                        "action": "decrypt",
-                        "resource_type": "depot",
-                        "resource_name": row.name,
-                        "purpose": purpose,
-                        "detail": f"{slot} keys: {', '.join(sorted([*data, *files]))}",
-                    }
-                ]
-            )
+            data, files, _ = self._decrypt(row.id, "depot", row.name, slot, purpose)
             conn.secret_names.append(f"{row.name} {slot}")
             for key, value in data.items():
                 conn.data.setdefault(key, value)
@@ -682,8 +661,6 @@ class Service:
 
     def resolve_secret(self, name: str, purpose: str, *, acl: str | None = None) -> ResolvedSecret:
         """Decrypt an instance secret for a consumer. Every call is written to the audit trail."""
-        from entrepot.secrets.crypto import decode_files
-        from entrepot.store.store import now
 
         key = ("instance-secret", "", name)
         found = self.store.existing([key]).get(key)
@@ -695,25 +672,36 @@ class Service:
                 f"instance secret '{name}' has acl '{stored_acl}', not '{acl}'",
                 hint="reads use the depot's r secret; writes its rw secret",
             )
-        binding = _binding("instance-secret", name, "")
-        payload, secret_type = self.store.open_secret(found.id, "", binding, self.keyring)
+        data, files, secret_type = self._decrypt(found.id, "instance-secret", name, "", purpose)
+        return ResolvedSecret(name, stored_acl, secret_type, data, files)
+
+    def _decrypt(
+        self, resource_id: int, rtype: str, name: str, slot: str, purpose: str
+    ) -> tuple[dict[str, str], dict[str, bytes], str | None]:
+        """Open one slot of secret material, register its values for redaction, audit it."""
+        from entrepot.secrets.crypto import decode_files
+        from entrepot.store.store import now
+
+        binding = _binding(rtype, name, slot)
+        payload, secret_type = self.store.open_secret(resource_id, slot, binding, self.keyring)
         data = {k: str(v) for k, v in payload.get("data", {}).items()}
         files = decode_files(payload.get("files", {}))
         _register_secret_values(data, files)
+        keys = ", ".join(sorted([*data, *files]))
         self.store.record(
             [
                 {
                     "at": now(),
                     "actor": self.user,
                     "action": "decrypt",
-                    "resource_type": "instance-secret",
+                    "resource_type": rtype,
                     "resource_name": name,
                     "purpose": purpose,
-                    "detail": f"keys: {', '.join(sorted([*data, *files]))}",
+                    "detail": f"{slot} keys: {keys}" if slot else f"keys: {keys}",
                 }
             ]
         )
-        return ResolvedSecret(name, stored_acl, secret_type, data, files)
+        return data, files, secret_type
 
     def rotate_master_key(self) -> tuple[int, str]:
         """Re-wrap every data key under a new master key. Returns (count, new key id)."""
