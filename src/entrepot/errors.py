@@ -22,6 +22,7 @@ class ExitCode(enum.IntEnum):
     REFUSED = 5  # refused: a dependency, a conflict, a permission
     STORE = 6  # the store or the master key cannot be used
     CHECK_FAILED = 7  # a connection check failed
+    RUN_FAILED = 8  # a workflow run failed
     INTERNAL = 70  # a bug: report it (the traceback goes to the log, redacted)
 
 

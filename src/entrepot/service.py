@@ -31,7 +31,9 @@ if TYPE_CHECKING:
     from entrepot.connectors.base import CheckResult, ResolvedConnection
     from entrepot.manifest.loader import Document
     from entrepot.resources.compile import PlannedResource
+    from entrepot.scanner.runner import RunRecord
     from entrepot.secrets.crypto import Keyring
+    from entrepot.store import reader as reader_module
     from entrepot.store.reader import ResourceRow
     from entrepot.store.store import Store, WriteItem
 
@@ -50,6 +52,10 @@ class ApplyOptions:
     want_diff: bool = False  # compute each change's diff (diff, --show-diff): costs a YAML dump
     verify: bool = True  # check the connection of each depot created or changed
     timeout: float = 10.0  # each check's deadline, in seconds
+    run: bool = True  # run workflows created or changed (not scheduled ones)
+    rerun: bool = False  # -r: run every applied workflow, changed or not
+    force_deletes: bool = False  # let a scan mark more than its threshold deleted
+    progress: Any = None  # callable(what, done, total) while workflows run
 
 
 @dataclass
@@ -65,6 +71,7 @@ class ApplyResult:
     outcomes: list[Outcome]
     warnings: list[Problem]
     checks: list[CheckResult] = field(default_factory=list)
+    runs: list[RunRecord] = field(default_factory=list)
 
     @property
     def changed(self) -> bool:
@@ -215,9 +222,30 @@ class Service:
             for name, body in self.store.sections_of("instance-secret").items()
         }
 
+    def _check_workflow_depots(self, planned: list[PlannedResource], problems: Problems) -> None:
+        """A scanner's `stackSpec.depot` must name a depot (stored, or in this apply)."""
+        workflows = [p for p in planned if p.type == "workflow" and p.refs]
+        if not workflows:
+            return
+        names = set(self.store.sections_of("depot")) if self.store.exists else set()
+        names |= {p.name for p in planned if p.type == "depot"}
+        for workflow in workflows:
+            for ref in workflow.refs:
+                if ref.type != "depot" or ref.name in names:
+                    continue
+                close = difflib.get_close_matches(ref.name, sorted(names), n=1)
+                problems.error(
+                    f"depot '{ref.name}' does not exist"
+                    + (f", did you mean '{close[0]}'?" if close else ""),
+                    workflow.document.locate(ref.path),
+                    "stackSpec.depot takes dataos://<depot> or a depot's name; list them with: "
+                    "entrepot get -t depot -a",
+                )
+
     def _check_references(self, planned: list[PlannedResource], problems: Problems) -> None:
         from entrepot.resources.depot_types import DEPOT_TYPES
 
+        self._check_workflow_depots(planned, problems)
         depots = [p for p in planned if p.type == "depot"]
         if not depots:
             return
@@ -289,6 +317,8 @@ class Service:
             result = ApplyResult(outcomes, warnings)
             if options.verify:
                 result.checks = self._verify_changed(planned, outcomes, options.timeout)
+            if options.run or options.rerun:
+                result.runs = self._run_applied(planned, outcomes, options)
             return result
         raise ConflictError(
             "gave up after repeated concurrent changes to the same resources",
@@ -417,6 +447,84 @@ class Service:
         for outcome in outcomes:
             if outcome.action != "unchanged":
                 log.info("user=%s %s %s", self.user, outcome.action, outcome.id)
+
+    # --- workflows --------------------------------------------------------------------------
+
+    def _run_applied(
+        self, planned: list[PlannedResource], outcomes: list[Outcome], options: ApplyOptions
+    ) -> list[RunRecord]:
+        """Run workflows this apply created or changed (all of them with -r), in local mode.
+        Scheduled workflows wait for their schedule (a server) unless -r asks for a run now."""
+        runs = []
+        for item, outcome in zip(planned, outcomes, strict=True):
+            if item.type != "workflow":
+                continue
+            changed = outcome.action in ("created", "updated")
+            scheduled = bool(item.manifest.get("workflow", {}).get("schedule"))
+            if options.rerun or (changed and not scheduled):
+                runs.append(
+                    self.run_workflow(
+                        item.name,
+                        item.workspace,
+                        force_deletes=options.force_deletes,
+                        progress=options.progress,
+                    )
+                )
+        return runs
+
+    def run_workflow(
+        self,
+        name: str,
+        workspace: str = "public",
+        *,
+        force_deletes: bool = False,
+        progress: Any = None,
+    ) -> RunRecord:
+        from entrepot.scanner.runner import WorkflowRunner
+
+        rows = [
+            row
+            for row in self.list_resources(
+                rtype="workflow", name=name, all_owners=True, details=True
+            )
+            if row.workspace == workspace
+        ]
+        if not rows:
+            raise NotFoundError(
+                f"workflow '{name}' not found in workspace '{workspace}'",
+                hint="list them with: entrepot get -t workflow -a -w " + workspace,
+            )
+        runner = WorkflowRunner(self, force_deletes=force_deletes, progress=progress)
+        record = runner.run(rows[0])
+        self._log_outcomes([Outcome(f"{name}:v1:workflow run {record.id}", record.status)])
+        return record
+
+    def workflow_runs(
+        self, name: str, workspace: str = "public", limit: int = 20
+    ) -> list[reader_module.RunRow]:
+        """Runs of a workflow, newest first, with their nodes and logs."""
+        from entrepot.store import reader
+
+        conn = reader.open_reader(self.settings)
+        try:
+            return reader.workflow_runs(conn, name, workspace, limit)
+        finally:
+            conn.close()
+
+    # --- the catalog (Metis) ------------------------------------------------------------------
+
+    def catalog(self, what: str, *args: Any, **kwargs: Any) -> Any:
+        """Read the catalog: `what` is sources, collections, datasets, dataset, history or
+        search (the functions of entrepot.catalog.read, on a fresh read connection)."""
+        from entrepot.catalog import read
+        from entrepot.store import reader
+
+        function = getattr(read, what)
+        conn = reader.open_reader(self.settings)
+        try:
+            return function(conn, *args, **kwargs)
+        finally:
+            conn.close()
 
     # --- connection checks --------------------------------------------------------------------
 

@@ -12,10 +12,14 @@ import click
 from entrepot import __version__
 from entrepot.cli.output import (
     GET_COLUMNS,
+    change_text,
     check_block,
     check_line,
+    dataset_text,
     dump,
     echo,
+    run_line,
+    run_progress,
     step_line,
     table,
 )
@@ -156,8 +160,23 @@ def resource() -> None:
     show_default=True,
     help="Deadline of each depot check, in seconds.",
 )
+@click.option(
+    "-r", "--re-run", "rerun", is_flag=True, help="Run applied workflows, changed or not."
+)
+@click.option(
+    "--force-deletes",
+    is_flag=True,
+    help="Let a scan mark deleted more datasets than its threshold allows.",
+)
 def apply(
-    lint: bool, dry_run: bool, show_diff: bool, no_verify: bool, timeout: float, **kwargs: Any
+    lint: bool,
+    dry_run: bool,
+    show_diff: bool,
+    no_verify: bool,
+    timeout: float,
+    rerun: bool,
+    force_deletes: bool,
+    **kwargs: Any,
 ) -> None:
     """Create or update resources from manifests, all or nothing.
 
@@ -169,17 +188,22 @@ def apply(
       entrepot apply -f azure.yaml --set owner=alice --dry-run
       cat depot.yaml | entrepot apply -f -
     Prints `applying NAME:VERSION:TYPE...created|updated|unchanged` per resource, then
-    verifies the connection of each depot created or changed (`--no-verify` to skip).
+    verifies the connection of each depot created or changed (`--no-verify` to skip), and
+    runs each workflow created or changed (`-r` runs unchanged ones too).
     """
-    options = _apply_options(
-        lint=lint,
-        dry_run=dry_run,
-        want_diff=show_diff,
-        verify=not no_verify,
-        timeout=timeout,
-        **kwargs,
-    )
-    result = _service().apply(options)
+    with run_progress() as progress:
+        options = _apply_options(
+            lint=lint,
+            dry_run=dry_run,
+            want_diff=show_diff,
+            verify=not no_verify,
+            timeout=timeout,
+            rerun=rerun,
+            force_deletes=force_deletes,
+            progress=progress,
+            **kwargs,
+        )
+        result = _service().apply(options)
     _print_warnings(result)
     suffix = " (dry run)" if dry_run else ""
     for outcome in result.outcomes:
@@ -189,9 +213,15 @@ def apply(
             echo(outcome.diff.rstrip())
     for check in result.checks:
         echo(check_line(check), err=not check.ok)
+    for run in result.runs:
+        for warning in run.warnings:
+            echo(f"warning: {warning}", err=True)
+        echo(run_line(run), err=run.status != "succeeded")
+    if any(run.status != "succeeded" for run in result.runs):
+        sys.exit(int(ExitCode.RUN_FAILED))
 
 
-@click.command(context_settings=CONTEXT)
+@click.group(context_settings=CONTEXT, invoke_without_command=True)
 @_type_option()
 @click.option("-n", "--name", help="Only this name.")
 @click.option("-a", "--all", "all_owners", is_flag=True, help="Resources of all owners.")
@@ -206,7 +236,9 @@ def apply(
     show_default=True,
     help="Output format.",
 )
+@click.pass_context
 def get(
+    ctx: click.Context,
     rtype: str | None,
     name: str | None,
     all_owners: bool,
@@ -224,7 +256,10 @@ def get(
       entrepot get -t instance-secret -n postgres-r -d
       entrepot get -t depot --output json
     Secret values are never shown; -d lists key names only.
+    `get runtime -t workflow -n NAME` shows a workflow's runs and their nodes.
     """
+    if ctx.invoked_subcommand is not None:
+        return
     rows = _service().list_resources(
         rtype=rtype.lower() if rtype else None,
         name=name,
@@ -241,7 +276,7 @@ def get(
         echo(f"no {rtype or 'resource'}s found{who}", err=True)
         return
     cells: list[tuple[str, ...]] = [
-        (r.name, r.version, r.type, r.workspace, r.status, "", r.owner) for r in rows
+        (r.name, r.version, r.type, r.workspace, r.status, r.runtime or "", r.owner) for r in rows
     ]
     columns: tuple[str, ...] = GET_COLUMNS
     if all(r.type == "depot" for r in rows):
@@ -251,6 +286,114 @@ def get(
     if details:
         for row in rows:
             _print_details(row.to_dict(details=True))
+
+
+@get.command("runtime", context_settings=CONTEXT)
+@click.option("-t", "--type", "rtype", type=click.Choice(["workflow"]), default="workflow")
+@click.option("-n", "--name", required=True, help="Workflow name.")
+@click.option("-w", "--workspace", default="public", show_default=True)
+@click.option("--output", "fmt", type=click.Choice(["table", "json", "yaml"]), default="table")
+def get_runtime(rtype: str, name: str, workspace: str, fmt: str) -> None:
+    """A workflow's jobs, its runs (newest first) and the nodes of the last run.
+
+    \b
+    Examples:
+      entrepot get runtime -t workflow -n postgresscanner
+      entrepot get runtime -t workflow -n postgresscanner -w public --output json
+    """
+    service = _service()
+    rows = [
+        r
+        for r in service.list_resources(rtype="workflow", name=name, all_owners=True, details=True)
+        if r.workspace == workspace
+    ]
+    if not rows:
+        raise EntrepotError(
+            f"workflow '{name}' not found in workspace '{workspace}'",
+            hint="list them with: entrepot get -t workflow -a",
+            exit_code=ExitCode.NOT_FOUND,
+        )
+    row = rows[0]
+    runs = service.workflow_runs(name, workspace)
+    if fmt != "table":
+        dump({"workflow": row.to_dict(), "runs": [run.to_dict() for run in runs]}, fmt)
+        return
+    spec = (row.manifest or {}).get("workflow", {})
+    table(
+        ("NAME", "VERSION", "TYPE", "WORKSPACE", "TITLE", "OWNER"),
+        [(row.name, row.version, row.type, row.workspace, spec.get("title") or "", row.owner)],
+    )
+    echo()
+    jobs = [
+        (j["name"], j["spec"]["stack"], j.get("title") or "", ", ".join(j.get("dependencies", [])))
+        for j in spec.get("dag", [])
+    ]
+    table(("JOB NAME", "STACK", "JOB TITLE", "JOB DEPENDENCIES"), jobs)
+    echo()
+    if not runs:
+        echo("no runs yet: apply the workflow, or re-run it with apply -r", err=True)
+        return
+    last = runs[0]
+    done = sum(1 for n in last.nodes if n["status"] in ("succeeded", "failed", "skipped"))
+    table(
+        ("RUNTIME", "PROGRESS", "STARTED", "FINISHED"),
+        [(last.status, f"{done}/{len(last.nodes)}", last.started_at, last.finished_at or "")],
+    )
+    echo()
+    table(
+        ("NODE NAME", "JOB NAME", "STACK", "PHASE", "ERROR"),
+        [(n["name"], n["job"], n["stack"], n["status"], n.get("error") or "") for n in last.nodes],
+    )
+    echo()
+    table(
+        ("RUN", "STATUS", "STARTED", "FINISHED", "COUNTS"),
+        [
+            (
+                str(run.id),
+                run.status,
+                run.started_at,
+                run.finished_at or "",
+                ", ".join(f"{k} {v}" for k, v in run.counts.items() if v),
+            )
+            for run in runs
+        ],
+    )
+
+
+@click.command("log", context_settings=CONTEXT)
+@click.option("-t", "--type", "rtype", type=click.Choice(["workflow"]), default="workflow")
+@click.option("-n", "--name", required=True, help="Workflow name.")
+@click.option("-w", "--workspace", default="public", show_default=True)
+@click.option("--run", "run_id", type=int, help="This run (default: the last).")
+@click.option(
+    "-l", "--tailLines", "tail", type=int, default=300, show_default=True, help="-1 for all."
+)
+def log_command(rtype: str, name: str, workspace: str, run_id: int | None, tail: int) -> None:
+    """Print a workflow run's log.
+
+    \b
+    Examples:
+      entrepot log -t workflow -n postgresscanner
+      entrepot log -t workflow -n postgresscanner --run 3 -l -1
+    """
+    runs = _service().workflow_runs(name, workspace, limit=1000)
+    if run_id is not None:
+        runs = [run for run in runs if run.id == run_id]
+    if not runs:
+        raise EntrepotError(
+            f"no run of workflow '{name}' in workspace '{workspace}'"
+            + (f" with id {run_id}" if run_id is not None else ""),
+            hint="runs happen when a workflow is applied (or re-run with apply -r)",
+            exit_code=ExitCode.NOT_FOUND,
+        )
+    run = runs[0]
+    table(
+        ("NODE NAME", "CONTAINER NAME", "ERROR"),
+        [(n["name"], "main", n.get("error") or "") for n in run.nodes],
+    )
+    echo("\n-------------------LOGS-------------------")
+    lines = run.log.splitlines()
+    echo("\n".join(lines if tail < 0 else lines[-tail:]))
 
 
 def _print_details(record: dict[str, Any]) -> None:
@@ -429,6 +572,138 @@ def check(
 
 
 @cli.group(context_settings=CONTEXT)
+def catalog() -> None:
+    """Metis: what scans found in each depot (datasets, columns, keys, history, search).
+
+    \b
+    Examples:
+      entrepot catalog ls
+      entrepot catalog ls dataos://postgres:public
+      entrepot catalog show dataos://postgres:public/orders
+      entrepot catalog history dataos://postgres
+      entrepot catalog search customer email
+    """
+
+
+FORMAT = click.option(
+    "--output", "fmt", type=click.Choice(["table", "json", "yaml"]), default="table"
+)
+
+
+@catalog.command("ls", context_settings=CONTEXT)
+@click.argument("address", required=False)
+@click.option("--deleted", is_flag=True, help="Include datasets marked deleted.")
+@FORMAT
+def catalog_ls(address: str | None, deleted: bool, fmt: str) -> None:
+    """List sources, a depot's collections, or a collection's datasets.
+
+    \b
+    Examples:
+      entrepot catalog ls                          # sources
+      entrepot catalog ls dataos://postgres        # collections (schemas, folders)
+      entrepot catalog ls dataos://postgres:public # datasets
+    """
+    from entrepot.catalog.model import Address
+
+    service = _service()
+    if address is None:
+        rows = service.catalog("sources")
+        columns: tuple[str, ...] = ("source", "depot", "type", "datasets", "last_scan")
+    else:
+        where = Address.parse(address)
+        if where.collection is None and not deleted:
+            rows = service.catalog("collections", where.depot)
+            columns = ("collection", "datasets", "updated")
+        else:
+            rows = service.catalog("datasets", where.depot, where.collection, deleted)
+            columns = ("address", "kind", "columns", "rows", "description")
+            if deleted:
+                columns = (*columns, "deleted")
+    if fmt != "table":
+        dump(rows, fmt)
+        return
+    if not rows:
+        echo("nothing in the catalog here yet: run a scanner workflow", err=True)
+        return
+    table(
+        tuple(c.upper() for c in columns),
+        [tuple("" if r.get(c) is None else str(r.get(c)) for c in columns) for r in rows],
+    )
+
+
+@catalog.command("show", context_settings=CONTEXT)
+@click.argument("address")
+@FORMAT
+def catalog_show(address: str, fmt: str) -> None:
+    """A dataset: columns, keys, indexes, comments, size.
+
+    \b
+    Examples:
+      entrepot catalog show dataos://postgres:public/orders
+      entrepot catalog show dataos://postgres:public/orders --output json
+    """
+    from entrepot.catalog.model import Address
+
+    record = _service().catalog("dataset", Address.parse(address))
+    if fmt != "table":
+        dump(record, fmt)
+        return
+    echo(dataset_text(record))
+
+
+@catalog.command("history", context_settings=CONTEXT)
+@click.argument("address")
+@click.option("-n", "--limit", default=200, show_default=True)
+@FORMAT
+def catalog_history(address: str, limit: int, fmt: str) -> None:
+    """What scans changed: datasets and columns added, removed, altered.
+
+    \b
+    Examples:
+      entrepot catalog history dataos://postgres
+      entrepot catalog history dataos://postgres:public/orders
+    """
+    from entrepot.catalog.model import Address
+
+    rows = _service().catalog("history", Address.parse(address), limit)
+    if fmt != "table":
+        dump(rows, fmt)
+        return
+    table(
+        ("AT", "CHANGE", "DATASET", "DETAIL", "RUN"),
+        [
+            (r["at"], r["change"], r["address"], change_text(r["detail"]), str(r["run_id"] or ""))
+            for r in rows
+        ],
+    )
+
+
+@catalog.command("search", context_settings=CONTEXT)
+@click.argument("words", nargs=-1, required=True)
+@click.option("-n", "--limit", default=50, show_default=True)
+@FORMAT
+def catalog_search(words: tuple[str, ...], limit: int, fmt: str) -> None:
+    """Find datasets by names, comments and column names, best matches first.
+
+    \b
+    Examples:
+      entrepot catalog search orders
+      entrepot catalog search customer email --output json
+    """
+    rows = _service().catalog("search", " ".join(words), limit)
+    if fmt != "table":
+        dump(rows, fmt)
+        return
+    if not rows:
+        echo("no dataset matches", err=True)
+        return
+    table(
+        ("ADDRESS", "KIND", "SCORE", "MATCHED"),
+        [(r["address"], r["kind"], str(r["score"]), r["matched"]) for r in rows],
+    )
+
+
+@cli.group(context_settings=CONTEXT)
 def admin() -> None:
     """Administration: master key rotation, the audit trail.
 
@@ -502,7 +777,7 @@ def completion(shell: str) -> None:
 for _command in (apply, get, delete, diff):
     cli.add_command(_command)
     resource.add_command(_command)
-for _command in (schema, template, completion, check):
+for _command in (schema, template, completion, check, log_command):
     cli.add_command(_command)
 
 

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 import click
@@ -13,6 +14,7 @@ from entrepot.secrets.redact import redactor
 
 if TYPE_CHECKING:
     from entrepot.connectors.base import CheckResult
+    from entrepot.scanner.runner import RunRecord
 
 GET_COLUMNS = ("NAME", "VERSION", "TYPE", "WORKSPACE", "STATUS", "RUNTIME", "OWNER")
 
@@ -91,3 +93,113 @@ def check_block(result: CheckResult) -> str:
         f"in {result.duration_ms:.0f} ms"
     )
     return "\n".join([head, *(step_line(s.to_dict()) for s in result.steps)])
+
+
+def run_line(run: RunRecord) -> str:
+    """`running postgresdepotscanner:v1:workflow...succeeded (12 datasets: 12 added)`."""
+    counts = run.counts
+    parts = [f"{counts.get(k, 0)} {k}" for k in ("added", "altered", "restored", "deleted")]
+    changes = ", ".join(p for p in parts if not p.startswith("0 ")) or "no change"
+    text = f"running({run.workspace}) {run.workflow}:v1:workflow...{run.status} (run {run.id}"
+    if run.status == "succeeded":
+        text += f": {counts.get('datasets', 0)} datasets, {changes})"
+    else:
+        text += f")\n  {run.error}\n  see: entrepot log -t workflow -n {run.workflow}"
+    return text
+
+
+@contextmanager
+def run_progress() -> Iterator[Callable[[str, int, int], None] | None]:
+    """A progress bar on a terminal for workflow runs; nothing when piped."""
+    if not (sys.stderr.isatty() and sys.stdout.isatty()):
+        yield None
+        return
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+    with Progress(
+        TextColumn("{task.description}"), BarColumn(), TimeElapsedColumn(), transient=True
+    ) as bar:
+        task = bar.add_task("starting", total=None)
+
+        def update(what: str, done: int, total: int) -> None:
+            bar.update(task, description=redactor.redact(what), completed=done, total=total)
+
+        yield update
+
+
+def change_text(detail: dict[str, Any]) -> str:
+    parts = []
+    for key, label in (("columns_added", "+"), ("columns_removed", "-")):
+        if detail.get(key):
+            parts.append(f"{label}{', '.join(detail[key])}")
+    altered = detail.get("columns_altered") or {}
+    for column, fields in altered.items():
+        changes = ", ".join(
+            f"{name} {change['before']} -> {change['after']}" for name, change in fields.items()
+        )
+        parts.append(f"~{column} ({changes})")
+    if detail.get("changed"):
+        parts.append("changed: " + ", ".join(detail["changed"]))
+    if detail.get("kind"):
+        parts.append(detail["kind"])
+    return "; ".join(parts)
+
+
+def dataset_text(record: dict[str, Any]) -> str:
+    """`catalog show` as text: the dataset, its columns, keys and indexes."""
+    details = record["details"]
+    lines = [f"{record['address']}  ({record['kind']}{', DELETED' if record['deleted'] else ''})"]
+    if record.get("description"):
+        lines.append(f"  {record['description']}")
+    facts = []
+    for key in ("owner", "rows", "size", "format", "modified", "partition_of", "partition_key"):
+        if details.get(key) not in (None, "", []):
+            facts.append(f"{key}: {details[key]}")
+    if facts:
+        lines.append("  " + "; ".join(facts))
+    columns = details.get("columns", [])
+    if columns:
+        widths = [
+            max([len(str(c.get(k) or "")) for c in columns] + [len(k)]) for k in ("name", "type")
+        ]
+        lines.append("")
+        lines.append(f"  {'COLUMN':<{widths[0]}}  {'TYPE':<{widths[1]}}  NULL  DEFAULT / NOTES")
+        for c in columns:
+            notes = [str(c["default"])] if c.get("default") else []
+            for key in ("identity", "generated", "domain_of"):
+                if c.get(key):
+                    notes.append(f"{key} {c[key]}")
+            if c.get("enum"):
+                notes.append("enum " + "|".join(c["enum"]))
+            if c.get("comment"):
+                notes.append(f"-- {c['comment']}")
+            null = "yes" if c.get("nullable", True) else "no"
+            lines.append(
+                f"  {c['name']:<{widths[0]}}  {c.get('type') or '':<{widths[1]}}  {null:<4}  "
+                + "  ".join(notes)
+            )
+    pk = details.get("primary_key")
+    if pk:
+        lines.append(f"\n  primary key {pk['name']}: ({', '.join(pk['columns'])})")
+    for fk in details.get("foreign_keys", []):
+        ref = fk["references"]
+        lines.append(
+            f"  foreign key {fk['name']}: ({', '.join(fk['columns'])}) -> "
+            f"{ref['schema']}.{ref['table']} ({', '.join(ref['columns'])})"
+        )
+    for unique in details.get("unique", []):
+        lines.append(f"  unique {unique['name']}: ({', '.join(unique['columns'])})")
+    for chk in details.get("checks", []):
+        lines.append(f"  check {chk['name']}: {chk['definition']}")
+    for index in details.get("indexes", []):
+        if index.get("primary"):
+            continue
+        cols = ", ".join(str(c) for c in index["columns"])
+        extra = f" where {index['predicate']}" if index.get("predicate") else ""
+        kind = "unique index" if index.get("unique") else "index"
+        lines.append(f"  {kind} {index['name']} using {index.get('method')}: ({cols}){extra}")
+    if details.get("partitions"):
+        lines.append(f"  partitions: {', '.join(details['partitions'])}")
+    if details.get("definition"):
+        lines.append("\n  definition:\n    " + details["definition"].replace("\n", "\n    "))
+    return "\n".join(lines)

@@ -37,6 +37,15 @@ class MissingCredential(Exception):
     """A key the source needs is not in the depot's secrets."""
 
 
+class ScanFailed(Exception):
+    """A metadata scan could not complete: `reason` and `hint` as a user reads them."""
+
+    def __init__(self, reason: str, hint: str = "") -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.hint = hint
+
+
 @dataclass
 class ResolvedConnection:
     """One depot's connection, with credentials decrypted in memory only. Never printed."""
@@ -262,6 +271,10 @@ class Connector:
 
     def check(self, conn: ResolvedConnection, ctx: CheckContext) -> None:
         raise NotImplementedError
+
+    def scan(self, conn: ResolvedConnection, filters: Any, statement_timeout: float) -> Any:
+        """Extract the source's metadata: a `catalog.model.ScanResult`. Raises ScanFailed."""
+        raise ScanFailed(f"no metadata scanner for depot type '{conn.source_type}' yet")
 
     # Renderings of one resolved connection for its consumers (one credential model).
     def duckdb(self, conn: ResolvedConnection) -> dict[str, Any]:

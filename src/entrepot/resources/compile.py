@@ -366,7 +366,18 @@ def _workflow(
     if not ok:
         return None
     manifest = copy.deepcopy(doc.data)
-    return _planned(doc, model, manifest, copy.deepcopy(manifest["workflow"]), workspace)
+    planned = _planned(doc, model, manifest, copy.deepcopy(manifest["workflow"]), workspace)
+    for i, job in enumerate(model.workflow.dag):
+        depot = job.spec.stackSpec.get("depot") if job.spec.stack.startswith("scanner:") else None
+        if isinstance(depot, str):
+            where: PathKey = ("workflow", "dag", i, "spec", "stackSpec", "depot")
+            planned.refs.append(Ref("depot", depot_name(depot), None, where))
+    return planned
+
+
+def depot_name(address: str) -> str:
+    """`dataos://postgres`, `dataos://postgres:public` or `postgres` name the depot postgres."""
+    return address.strip().removeprefix("dataos://").split(":", 1)[0].split("/", 1)[0]
 
 
 def connection_config(manifest: dict[str, Any]) -> tuple[DepotType, BaseModel]:

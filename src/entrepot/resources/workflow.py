@@ -70,6 +70,13 @@ class ScannerConfig(Strict):
     ingestSampleData: Flag = False
     markDeletedTopics: Flag = False
     enableDebugLog: Flag = False
+    # Entrepôt extensions (DataOS has no equivalent):
+    statementTimeout: float = Field(
+        300, gt=0, description="Seconds a single catalog query may run at the source."
+    )
+    markDeletedThreshold: float = Field(
+        0.5, gt=0, le=1, description="Largest share of datasets one scan may mark deleted."
+    )
 
 
 class ScannerSourceConfig(Strict):

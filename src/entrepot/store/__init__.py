@@ -7,4 +7,4 @@ not pay SQLAlchemy's ~250 ms import; through SQLAlchemy for PostgreSQL). SQLite 
 embedded default; PostgreSQL is for servers. It imports `entrepot.errors` and `entrepot.config`.
 """
 
-SCHEMA_HEAD = "0002"  # the newest migration; the reader checks it without importing Alembic
+SCHEMA_HEAD = "0003"  # the newest migration; the reader checks it without importing Alembic

@@ -73,6 +73,7 @@ class ResourceRow:
     # slot -> item -> HMAC fingerprint (filled by Store.existing, for change detection)
     fingerprints: dict[str, dict[str, str]] = field(default_factory=dict)
     connection: str | None = None  # a depot's last r check, short: "ok 12 ms", "dns"
+    runtime: str | None = None  # a workflow's last run: succeeded, failed, running
     checks: list[dict[str, Any]] = field(default_factory=list)
 
     @property
@@ -114,6 +115,8 @@ class ResourceRow:
             out["sourceType"] = self.source_type
         if self.type == "depot":
             out["connection"] = self.connection
+        if self.type == "workflow":
+            out["runtime"] = self.runtime
         if details:
             out["source"] = self.source_path
             out["manifest"] = self.manifest
@@ -221,8 +224,11 @@ def list_resources(
         where.append("(r.workspace = :workspace OR r.workspace = '')")
         params["workspace"] = workspace
     sql = (
-        f"SELECT {RESOURCE_COLUMNS}, dc.summary AS connection FROM resource r "
-        "LEFT JOIN depot_check dc ON dc.resource_id = r.id AND dc.acl = 'r'"
+        f"SELECT {RESOURCE_COLUMNS}, dc.summary AS connection, "
+        "CASE WHEN r.type = 'workflow' THEN (SELECT w.status FROM workflow_run w "
+        " WHERE w.workspace = r.workspace AND w.workflow = r.name ORDER BY w.id DESC LIMIT 1)"
+        " END AS runtime "
+        "FROM resource r LEFT JOIN depot_check dc ON dc.resource_id = r.id AND dc.acl = 'r'"
     )
     if where:
         sql += " WHERE " + " AND ".join(where)
@@ -315,3 +321,47 @@ def resource_names(reader: Reader, rtype: str) -> list[str]:
     return [
         r["name"] for r in reader.query("SELECT name FROM resource WHERE type = :t", {"t": rtype})
     ]
+
+
+@dataclass
+class RunRow:
+    id: int
+    workflow: str
+    workspace: str
+    generation: int
+    status: str
+    started_at: str
+    finished_at: str | None
+    counts: dict[str, Any]
+    error: str | None
+    nodes: list[dict[str, Any]]
+    log: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "workflow": self.workflow,
+            "workspace": self.workspace,
+            "generation": self.generation,
+            "status": self.status,
+            "startedAt": self.started_at,
+            "finishedAt": self.finished_at,
+            "counts": self.counts,
+            "error": self.error,
+            "nodes": self.nodes,
+        }
+
+
+def workflow_runs(reader: Reader, name: str, workspace: str, limit: int) -> list[RunRow]:
+    rows = reader.query(
+        "SELECT id, workflow, workspace, generation, status, started_at, finished_at, counts, "
+        "error, nodes, log FROM workflow_run WHERE workflow = :name AND workspace = :ws "
+        "ORDER BY id DESC LIMIT :limit",
+        {"name": name, "ws": workspace, "limit": limit},
+    )
+    out = []
+    for row in rows:
+        row["counts"] = json.loads(row["counts"] or "{}")
+        row["nodes"] = json.loads(row["nodes"] or "[]")
+        out.append(RunRow(**row))
+    return out

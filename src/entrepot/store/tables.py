@@ -132,6 +132,75 @@ depot_check = Table(
     Column("steps", Text, nullable=False),
 )
 
+# --- Metis: the catalog of what scans found ----------------------------------------------------
+
+# One row per catalog source (a depot, or `depot.source` when set) and its last scan.
+catalog_source = Table(
+    "catalog_source",
+    metadata,
+    Column("name", String(64), primary_key=True),
+    Column("depot", String(64), nullable=False),
+    Column("source_type", String(32), nullable=False),
+    Column("last_scan_at", String(32)),
+    Column("last_run_id", Integer),
+)
+
+# A dataset: a table, view, ... or a file / hive-partitioned folder. `details` holds columns,
+# keys, indexes, partitions as JSON; `fingerprint` tells a rescan what changed without parsing.
+catalog_dataset = Table(
+    "catalog_dataset",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("source", String(64), nullable=False),
+    Column("depot", String(64), nullable=False),
+    Column("collection", String(255), nullable=False),
+    Column("name", String(255), nullable=False),
+    Column("kind", String(32), nullable=False),
+    Column("description", Text),
+    Column("search_text", Text, nullable=False),  # lower-case names and comments, for search
+    Column("details", Text, nullable=False),
+    Column("fingerprint", String(64), nullable=False),
+    Column("deleted", Boolean, nullable=False),
+    Column("deleted_at", String(32)),
+    Column("created_at", String(32), nullable=False),
+    Column("updated_at", String(32), nullable=False),
+    UniqueConstraint("source", "collection", "name", name="uq_catalog_dataset"),
+)
+
+# What each scan changed: added, removed (marked deleted), altered, restored.
+catalog_change = Table(
+    "catalog_change",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("source", String(64), nullable=False),
+    Column("collection", String(255), nullable=False),
+    Column("name", String(255), nullable=False),
+    Column("at", String(32), nullable=False),
+    Column("run_id", Integer),
+    Column("change", String(16), nullable=False),
+    Column("detail", Text, nullable=False),
+)
+Index("ix_catalog_change_dataset", catalog_change.c.source, catalog_change.c.collection,
+      catalog_change.c.name)  # fmt: skip
+
+# Every run of a workflow: its status, times, counts, errors and log.
+workflow_run = Table(
+    "workflow_run",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("workspace", String(64), nullable=False),
+    Column("workflow", String(64), nullable=False),
+    Column("generation", Integer, nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("started_at", String(32), nullable=False),
+    Column("finished_at", String(32)),
+    Column("counts", Text, nullable=False),
+    Column("error", Text),
+    Column("nodes", Text, nullable=False),
+    Column("log", Text, nullable=False),
+)
+Index("ix_workflow_run_workflow", workflow_run.c.workspace, workflow_run.c.workflow)
+
 # Small store-wide settings (the fingerprint key's data_key id).
 store_setting = Table(
     "store_setting",
