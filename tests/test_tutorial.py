@@ -86,10 +86,11 @@ def test_the_tutorial_manifests_as_written(home: Path, postgres: SalesDatabase) 
     assert check.exit_code == 7
     assert "failed  dns" in check.stdout and "skipped tcp" in check.stdout
 
-    # Step 5's scanner validates (it runs in a later issue); its depot name is a known typo.
+    # Step 5's scanner names depot `postgresdepot`, a typo of `postgres`: refused, with the fix.
     lint = run_process("apply", "-f", str(TUTORIAL / "scanner.yml"), "-l", env=env)
-    assert lint.exit_code == 0, lint.stderr
-    assert lint.stdout.strip() == "applying(public) postgresdepotscanner:v1:workflow...valid"
+    assert lint.exit_code == 3
+    assert "scanner.yml:16:11: error: workflow.dag[0].spec.stackSpec.depot: depot " in lint.stderr
+    assert "'postgresdepot' does not exist, did you mean 'postgres'?" in lint.stderr
 
 
 def test_the_tutorial_azure_depot(home: Path, tmp_path: Path) -> None:
