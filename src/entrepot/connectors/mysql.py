@@ -12,7 +12,13 @@ from contextlib import ExitStack, contextmanager
 from typing import Any, ClassVar
 
 from entrepot.connectors import net
-from entrepot.connectors.base import CheckContext, Connector, ResolvedConnection, StepFailed
+from entrepot.connectors.base import (
+    CheckContext,
+    Connector,
+    ResolvedConnection,
+    ScanFailed,
+    StepFailed,
+)
 from entrepot.resources.depot_types import MysqlBlock
 
 SYSTEM_SCHEMAS = ("information_schema", "mysql", "performance_schema", "sys")
@@ -262,6 +268,28 @@ class MysqlConnector(Connector):
             "no write",
         )
 
+    def scan(self, conn: ResolvedConnection, filters: Any, statement_timeout: float) -> Any:
+        cfg = _config(conn)
+        try:
+            with connect(conn, timeout=10.0, database=False) as my:
+                with my.cursor() as cursor:  # MariaDB's name, in seconds
+                    cursor.execute(f"SET SESSION max_statement_time = {float(statement_timeout)}")
+                return scan_catalog(my, filters, cfg.database)
+        except StepFailed as failure:
+            raise ScanFailed(failure.reason, failure.hint) from None
+        except Exception as exc:
+            args: tuple[Any, ...] = tuple(getattr(exc, "args", ()))
+            if args and args[0] in (1969, 3024):  # statement time exceeded (MariaDB, MySQL)
+                raise ScanFailed(
+                    f"the source cancelled a catalog query after {statement_timeout:g} s "
+                    "(max_statement_time)",
+                    "the server is overloaded; raise the scanner's statementTimeout",
+                ) from None
+            if args and isinstance(args[0], int):
+                explained = self._explain(conn, exc)
+                raise ScanFailed(explained.reason, explained.hint) from None
+            raise
+
     # --- renderings ---------------------------------------------------------------------------
 
     def duckdb(self, conn: ResolvedConnection) -> dict[str, Any]:
@@ -303,3 +331,224 @@ def _scalar(my: Any, statement: str) -> Any:
 
 
 CONNECTOR = MysqlConnector()
+
+
+# --- metadata scan ------------------------------------------------------------------------------
+# information_schema, one query per view of it, filtered in SQL: eight round trips per server.
+
+
+def _schema_filter(filters: Any, database: str | None) -> tuple[str, list[Any]]:
+    """A WHERE fragment on `table_schema` and its parameters (REGEXP is case-insensitive)."""
+    clauses = ["table_schema NOT IN %s"]
+    params: list[Any] = [SYSTEM_SCHEMAS]
+    if database:
+        clauses.append("table_schema = %s")
+        params.append(database)
+    for pattern in (filters.databases, filters.schemas):
+        if pattern.includes:
+            clauses.append(
+                "(" + " OR ".join(["table_schema REGEXP %s"] * len(pattern.includes)) + ")"
+            )
+            params.extend(pattern.includes)
+        for exclude in pattern.excludes:
+            clauses.append("NOT (table_schema REGEXP %s)")
+            params.append(exclude)
+    return " AND ".join(clauses), params
+
+
+def _table_filter(filters: Any) -> tuple[str, list[Any]]:
+    clauses: list[str] = []
+    params: list[Any] = []
+    if filters.tables.includes:
+        clauses.append(
+            "(" + " OR ".join(["table_name REGEXP %s"] * len(filters.tables.includes)) + ")"
+        )
+        params.extend(filters.tables.includes)
+    for exclude in filters.tables.excludes:
+        clauses.append("NOT (table_name REGEXP %s)")
+        params.append(exclude)
+    return (" AND " + " AND ".join(clauses)) if clauses else "", params
+
+
+def _enum_values(column_type: str) -> list[str] | None:
+    import re
+
+    match = re.fullmatch(r"(?:enum|set)\((.*)\)", column_type, re.IGNORECASE | re.DOTALL)
+    if match is None:
+        return None
+    return [v.replace("''", "'") for v in re.findall(r"'((?:[^']|'')*)'", match.group(1))]
+
+
+def scan_catalog(my: Any, filters: Any, database: str | None) -> Any:
+    from entrepot.catalog.model import Dataset, ScanResult
+
+    where, params = _schema_filter(filters, database)
+    table_where, table_params = _table_filter(filters)
+    scoped = where + table_where
+    args = params + table_params
+    kinds = ["BASE TABLE"] + (["VIEW"] if filters.include_views else [])
+
+    def rows(sql: str, values: list[Any]) -> list[tuple[Any, ...]]:
+        with my.cursor() as cursor:
+            cursor.execute(sql, values)
+            return list(cursor.fetchall())
+
+    schemas = rows(
+        "SELECT schema_name FROM information_schema.schemata WHERE "
+        + where.replace("table_schema", "schema_name"),
+        params,
+    )
+    tables = rows(
+        "SELECT table_schema, table_name, table_type, engine, table_rows, "
+        "data_length + index_length, table_comment, create_options "
+        f"FROM information_schema.tables WHERE {scoped} AND table_type IN %s",
+        [*args, kinds],
+    )
+    columns = rows(
+        "SELECT table_schema, table_name, column_name, ordinal_position, column_type, "
+        "is_nullable, column_default, extra, column_comment, generation_expression "
+        f"FROM information_schema.columns WHERE {scoped} "
+        "ORDER BY table_schema, table_name, ordinal_position",
+        args,
+    )
+    constraints = rows(
+        "SELECT tc.table_schema, tc.table_name, tc.constraint_name, tc.constraint_type, "
+        "k.column_name, k.ordinal_position, k.referenced_table_schema, "
+        "k.referenced_table_name, k.referenced_column_name, rc.update_rule, rc.delete_rule "
+        "FROM information_schema.table_constraints tc "
+        "JOIN information_schema.key_column_usage k ON k.constraint_schema = tc.constraint_schema "
+        " AND k.table_name = tc.table_name AND k.constraint_name = tc.constraint_name "
+        "LEFT JOIN information_schema.referential_constraints rc "
+        " ON rc.constraint_schema = tc.constraint_schema "
+        " AND rc.constraint_name = tc.constraint_name AND rc.table_name = tc.table_name "
+        f"WHERE {scoped.replace('table_', 'tc.table_')} "
+        "AND tc.constraint_type IN ('PRIMARY KEY', 'UNIQUE', 'FOREIGN KEY') "
+        "ORDER BY tc.table_schema, tc.table_name, tc.constraint_name, k.ordinal_position",
+        args,
+    )
+    checks = rows(
+        "SELECT constraint_schema, table_name, constraint_name, check_clause "
+        "FROM information_schema.check_constraints WHERE "
+        + scoped.replace("table_schema", "constraint_schema"),
+        args,
+    )
+    indexes = rows(
+        "SELECT table_schema, table_name, index_name, non_unique, seq_in_index, column_name, "
+        f"index_type, sub_part FROM information_schema.statistics WHERE {scoped} "
+        "ORDER BY table_schema, table_name, index_name, seq_in_index",
+        args,
+    )
+    views = dict(
+        ((s, t), d)
+        for s, t, d in rows(
+            "SELECT table_schema, table_name, view_definition FROM information_schema.views "
+            f"WHERE {scoped}",
+            args,
+        )
+    )
+    partitions: dict[tuple[str, str], list[str]] = {}
+    partition_keys: dict[tuple[str, str], str | None] = {}
+    for schema, table, partition, expression in rows(
+        "SELECT table_schema, table_name, partition_name, partition_expression "
+        f"FROM information_schema.partitions WHERE {scoped} AND partition_name IS NOT NULL "
+        "ORDER BY partition_ordinal_position",
+        args,
+    ):
+        partitions.setdefault((schema, table), []).append(partition)
+        partition_keys[(schema, table)] = expression
+
+    cols: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    for (schema, table, name, position, column_type, nullable, default, extra, comment,
+         generation) in columns:  # fmt: skip
+        extra = (extra or "").lower()
+        column: dict[str, Any] = {
+            "name": name,
+            "position": int(position),
+            "type": column_type,
+            "nullable": nullable == "YES",
+            "default": None if default in (None, "NULL") else str(default),
+            "comment": comment or None,
+        }
+        if "auto_increment" in extra:
+            column["identity"] = "auto_increment"
+        if generation:
+            column["generated"] = generation
+        values = _enum_values(column_type)
+        if values is not None:
+            column["enum"] = values
+        cols.setdefault((schema, table), []).append(column)
+    keys: dict[tuple[str, str], dict[str, Any]] = {}
+    for (schema, table, name, kind, column, _pos, ref_schema, ref_table, ref_column, update,
+         delete) in constraints:  # fmt: skip
+        entry = keys.setdefault((schema, table), {"foreign_keys": {}, "unique": {}, "pk": None})
+        if kind == "PRIMARY KEY":
+            entry["pk"] = entry["pk"] or {"name": name, "columns": []}
+            entry["pk"]["columns"].append(column)
+        elif kind == "UNIQUE":
+            entry["unique"].setdefault(name, {"name": name, "columns": []})["columns"].append(
+                column
+            )
+        else:
+            fk = entry["foreign_keys"].setdefault(
+                name,
+                {
+                    "name": name,
+                    "columns": [],
+                    "references": {"schema": ref_schema, "table": ref_table, "columns": []},
+                    "on_update": update,
+                    "on_delete": delete,
+                    "deferrable": False,
+                },
+            )
+            fk["columns"].append(column)
+            fk["references"]["columns"].append(ref_column)
+    check_map: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    for schema, table, name, clause in checks:
+        check_map.setdefault((schema, table), []).append(
+            {"name": name, "definition": f"CHECK ({clause})"}
+        )
+    index_map: dict[tuple[str, str], dict[str, dict[str, Any]]] = {}
+    for schema, table, name, non_unique, _seq, column, method, sub_part in indexes:
+        entry = index_map.setdefault((schema, table), {}).setdefault(
+            name,
+            {
+                "name": name,
+                "columns": [],
+                "include": [],
+                "unique": not int(non_unique),
+                "primary": name == "PRIMARY",
+                "method": (method or "").lower(),
+                "predicate": None,
+                "expression": None,
+                "constraint": None,
+            },
+        )
+        entry["columns"].append(f"{column}({sub_part})" if sub_part else column)
+    datasets = []
+    for (schema, table, table_type, engine, table_rows, size, comment,
+         options) in tables:  # fmt: skip
+        key = (schema, table)
+        entry = keys.get(key, {"foreign_keys": {}, "unique": {}, "pk": None})
+        details: dict[str, Any] = {
+            "owner": None,
+            "engine": engine,
+            "rows": int(table_rows) if table_rows is not None else None,
+            "size": int(size) if size is not None else None,
+            "columns": cols.get(key, []),
+            "primary_key": entry["pk"],
+            "foreign_keys": list(entry["foreign_keys"].values()),
+            "unique": list(entry["unique"].values()),
+            "checks": check_map.get(key, []),
+            "indexes": list(index_map.get(key, {}).values()),
+        }
+        if key in views:
+            details["definition"] = views[key]
+        if key in partitions:
+            details["partitions"] = partitions[key]
+            details["partition_key"] = partition_keys.get(key)
+        kind = "view" if table_type == "VIEW" else (
+            "partitioned_table" if "partitioned" in (options or "").lower() else "table"
+        )  # fmt: skip
+        datasets.append(Dataset(schema, table, kind, comment or None, details))
+    result = ScanResult(datasets, sorted(s[0] for s in schemas), queries=9)
+    return result
