@@ -78,6 +78,19 @@ class AzureConnector(ObjectStoreConnector):
         first: Any = next(iter(pages.by_page()), [])
         return [(blob.name, int(blob.size or 0)) for blob in first]
 
+    def iter_objects(self, client: Any, conn: ResolvedConnection, prefix: str) -> Any:
+        container = client.get_container_client(self.container(conn))
+        for blob in container.list_blobs(name_starts_with=prefix or None):
+            modified = blob.last_modified.isoformat() if blob.last_modified else None
+            yield blob.name, int(blob.size or 0), modified
+
+    def read_range(
+        self, client: Any, conn: ResolvedConnection, key: str, offset: int, length: int
+    ) -> bytes:
+        container = client.get_container_client(self.container(conn))
+        data: bytes = container.download_blob(key, offset=offset, length=length).readall()
+        return data
+
     def read(self, client: Any, conn: ResolvedConnection, key: str) -> None:
         container = client.get_container_client(self.container(conn))
         container.download_blob(key, offset=0, length=1).readall()

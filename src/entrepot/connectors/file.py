@@ -86,6 +86,34 @@ class FileConnector(Connector):
 
             ctx.run("write", write_probe)
 
+    def scan(self, conn: ResolvedConnection, filters: Any, statement_timeout: float) -> Any:
+        """The same collections and datasets as object stores, from the local folder."""
+        from datetime import UTC, datetime
+
+        from entrepot.connectors.base import ScanFailed
+        from entrepot.connectors.objectstore import scan_objects
+
+        cfg = conn.config
+        assert isinstance(cfg, FileBlock)
+        base = Path(cfg.path).expanduser()
+        folder = root(conn)
+        if not folder.is_dir():
+            raise ScanFailed(f"folder {folder} does not exist", "check the depot's path")
+        objects: list[tuple[str, int, str | None]] = []
+        for path in sorted(folder.rglob("*")):
+            if path.is_file():
+                stat = path.stat()
+                modified = datetime.fromtimestamp(stat.st_mtime, UTC).isoformat()
+                objects.append((str(path.relative_to(base)), stat.st_size, modified))
+        prefix = f"{(cfg.relativePath or '').strip('/')}/" if cfg.relativePath else ""
+
+        def read(key: str, offset: int, length: int) -> bytes:
+            with (base / key).open("rb") as fh:
+                fh.seek(offset)
+                return fh.read(length)
+
+        return scan_objects(objects, prefix.lstrip("/") if prefix != "/" else "", filters, read)
+
     def duckdb(self, conn: ResolvedConnection) -> dict[str, Any]:
         return {"type": "file", "secret": {}, "path": str(root(conn))}
 

@@ -92,6 +92,23 @@ class GcsConnector(ObjectStoreConnector):
         )
         return [(blob.name, int(blob.size or 0)) for blob in blobs]
 
+    def iter_objects(self, client: Any, conn: ResolvedConnection, prefix: str) -> Any:
+        for blob in client.list_blobs(
+            self.container(conn), prefix=prefix or None, timeout=client._entrepot_timeout
+        ):
+            modified = blob.updated.isoformat() if blob.updated else None
+            yield blob.name, int(blob.size or 0), modified
+
+    def read_range(
+        self, client: Any, conn: ResolvedConnection, key: str, offset: int, length: int
+    ) -> bytes:
+        blob = client.bucket(self.container(conn)).blob(key)
+        end = offset + max(1, length) - 1
+        data: bytes = blob.download_as_bytes(
+            start=offset, end=end, timeout=client._entrepot_timeout, retry=None
+        )
+        return data
+
     def read(self, client: Any, conn: ResolvedConnection, key: str) -> None:
         blob = client.bucket(self.container(conn)).blob(key)
         blob.download_as_bytes(start=0, end=0, timeout=client._entrepot_timeout, retry=None)

@@ -79,6 +79,29 @@ class S3Connector(ObjectStoreConnector):
         page = client.list_objects_v2(Bucket=self.container(conn), Prefix=prefix, MaxKeys=100)
         return [(item["Key"], int(item.get("Size", 0))) for item in page.get("Contents", [])]
 
+    def iter_objects(self, client: Any, conn: ResolvedConnection, prefix: str) -> Any:
+        pages = client.get_paginator("list_objects_v2").paginate(
+            Bucket=self.container(conn), Prefix=prefix
+        )
+        for page in pages:
+            for item in page.get("Contents", []):
+                modified = item.get("LastModified")
+                yield (
+                    item["Key"],
+                    int(item.get("Size", 0)),
+                    (modified.isoformat() if modified else None),
+                )
+
+    def read_range(
+        self, client: Any, conn: ResolvedConnection, key: str, offset: int, length: int
+    ) -> bytes:
+        end = offset + max(1, length) - 1
+        body = client.get_object(
+            Bucket=self.container(conn), Key=key, Range=f"bytes={offset}-{end}"
+        )
+        data: bytes = body["Body"].read()
+        return data
+
     def read(self, client: Any, conn: ResolvedConnection, key: str) -> None:
         client.get_object(Bucket=self.container(conn), Key=key, Range="bytes=0-0")["Body"].read()
 
