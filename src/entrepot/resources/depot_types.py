@@ -287,7 +287,14 @@ DEPOT_TYPES: dict[str, DepotType] = {
         DepotType("abfss", AzureBlock, ("abfss",), "lake", _AZURE, ("azureendpointsuffix",)),
         DepotType("wasbs", AzureBlock, ("wasbs",), "lake", _AZURE, ("azureendpointsuffix",)),
         DepotType(
-            "gcs", GcsBlock, ("gcs",), "lake", ("projectid", "email"), secret_files=("gcskey_json",)
+            # Credentials optional: public buckets and emulators are read anonymously; a
+            # service account's key goes in `files: {gcskey_json: key.json}`.
+            "gcs",
+            GcsBlock,
+            ("gcs",),
+            "lake",
+            (),
+            ("projectid", "email"),
         ),
         DepotType("file", FileBlock, ("file",), "lake"),
         DepotType(
