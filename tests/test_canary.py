@@ -185,6 +185,16 @@ depot:
   type: abfss
   secrets: [{{name: az-r, allkeys: true}}]
   abfss: {{account: {azurite.account_name}, container: canary, endpoint: "{azurite.blob_endpoint}"}}
+---
+version: v1
+name: pgscan
+type: workflow
+workflow:
+  dag:
+    - name: scan
+      spec:
+        stack: scanner:2.0
+        stackSpec: {{depot: dataos://pg}}
 """,
     )
     outputs = [run_process("apply", "-f", str(path), env=env)]
@@ -195,8 +205,14 @@ depot:
         ("get", "-t", "depot", "-d"),
         ("get", "-t", "depot", "-d", "--output", "yaml"),
         ("admin", "audit"),
+        ("get", "runtime", "-t", "workflow", "-n", "pgscan"),
+        ("get", "runtime", "-t", "workflow", "-n", "pgscan", "--output", "json"),
+        ("log", "-t", "workflow", "-n", "pgscan"),
+        ("apply", "-f", str(path), "-r"),
     ):
         outputs.append(run_process(*args, env=env))
+    assert outputs[0].exit_code == 8  # the scan failed: wrong password
+    assert "password authentication failed" in outputs[9].stdout  # the run's log says why
     summaries = json.loads(outputs[3].stdout)
     assert {r["depot"]: r["summary"] for r in summaries} == {
         "az": "auth failed", "my": "auth failed", "pg": "auth failed",
