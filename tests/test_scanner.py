@@ -310,3 +310,31 @@ def test_catalog_search_ranks_names_first(home: Path, tmp_path: Path, source: So
     assert by_comment[0]["matched"] == "comment of email"
     missing = run_cli("catalog", "show", "dataos://shop:sales/custmers")
     assert missing.exit_code == 4 and "did you mean 'customers'?" in missing.stderr
+
+
+def test_scheduled_workflows_wait_and_the_source_name_is_kept(
+    home: Path, tmp_path: Path, source: Source
+) -> None:
+    apply_depot(tmp_path, source)
+    depot = (
+        (tmp_path / "depot.yml")
+        .read_text()
+        .replace("  type: postgresql\n", "  type: postgresql\n  source: shopsource\n")
+    )
+    assert (
+        run_cli("apply", "-f", str(write(tmp_path / "d2.yml", depot)), "--no-verify").exit_code == 0
+    )
+    path = scanner(tmp_path)
+    text = path.read_text().replace(
+        "workflow:\n", "workflow:\n  schedule:\n    cron: '0 2 * * *'\n", 1
+    )
+    write(path, text)
+    code, out, _ = run(path)
+    assert code == 0 and "running" not in out  # a schedule runs it (a server), not the apply
+    assert run_cli("get", "runtime", "-t", "workflow", "-n", "shopscan").stderr.startswith(
+        "no runs yet"
+    )
+    code, out, _ = run(path, "-r")
+    assert code == 0 and "succeeded" in out
+    sources = json.loads(run_cli("catalog", "ls", "--output", "json").stdout)
+    assert [(s["source"], s["depot"]) for s in sources] == [("shopsource", "shop")]
