@@ -338,3 +338,23 @@ def test_scheduled_workflows_wait_and_the_source_name_is_kept(
     assert code == 0 and "succeeded" in out
     sources = json.loads(run_cli("catalog", "ls", "--output", "json").stdout)
     assert [(s["source"], s["depot"]) for s in sources] == [("shopsource", "shop")]
+
+
+def test_an_unchanged_catalog_is_not_scanned_again(
+    home: Path, tmp_path: Path, source: Source
+) -> None:
+    apply_depot(tmp_path, source)
+    path = scanner(tmp_path, config="markDeletedTables: true")
+    assert run(path)[0] == 0
+    source.sql("ANALYZE; VACUUM sales.orders")  # statistics move in place: not a change
+    code, out, _ = run(path, "-r")
+    assert code == 0 and "3 datasets, no change" in out
+    log = run_cli("log", "-t", "workflow", "-n", "shopscan").stdout
+    assert "is unchanged since the last full scan" in log
+    source.sql("COMMENT ON TABLE sales.orders IS 'One row per checkout'")
+    code, out, _ = run(path, "-r")
+    assert "3 datasets, 1 altered" in out  # a comment is a change: a full scan sees it
+    # Other deletion options make the next run a full scan again.
+    other = scanner(tmp_path, config="markDeletedTables: false")
+    run(other, "-r")
+    assert "extracted 3 datasets" in run_cli("log", "-t", "workflow", "-n", "shopscan").stdout

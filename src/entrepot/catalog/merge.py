@@ -57,22 +57,45 @@ STATS = ("rows", "size", "modified")  # change without a change of structure
 STRUCTURE_CHARS = 40
 
 
-def _body(dataset: Dataset) -> tuple[str, str]:
-    """The details as stored, and a fingerprint: 40 hex digits of structure, 16 of statistics.
+def _body(dataset: Dataset) -> tuple[str, str, str]:
+    """(structure JSON, statistics JSON, fingerprint): 40 hex digits of structure, 16 of stats.
 
     Estimated rows and sizes move with every ANALYZE: they are refreshed silently, while a
-    change of structure (a column, a key, a comment) is a change in the history.
+    change of structure (a column, a key, a comment) is a change in the history. One
+    serialisation each: connectors build their dicts in a fixed order, so no key sorting.
     """
-    details = json.dumps(dataset.details, sort_keys=True, default=str)
     structure = {k: v for k, v in dataset.details.items() if k not in STATS}
-    text = json.dumps(structure, sort_keys=True, default=str)
-    stats = json.dumps([dataset.details.get(k) for k in STATS], default=str)
+    text = json.dumps(structure, default=str)
+    stats = json.dumps({k: dataset.details.get(k) for k in STATS}, default=str)
 
     def sha1(value: str) -> str:
         return hashlib.sha1(value.encode(), usedforsecurity=False).hexdigest()
 
     head = sha1(f"{dataset.kind}\x1f{dataset.description or ''}\x1f{text}")
-    return details, head + sha1(stats)[:16]
+    return text, stats, head + sha1(stats)[:16]
+
+
+def merge_unchanged(
+    conn: Connection, *, source: str, depot: str, source_type: str, run_id: int | None, now: str
+) -> MergeResult:
+    """The source's catalog signature has not moved since the last full scan: nothing to do."""
+    from sqlalchemy import func
+
+    active = conn.execute(
+        select(func.count())
+        .select_from(catalog_dataset)
+        .where(catalog_dataset.c.source == source)
+        .where(catalog_dataset.c.deleted.is_(False))
+    ).scalar_one()
+    _touch_source(conn, source, depot, source_type, run_id, now, keep_signature=True)
+    return MergeResult(unchanged=int(active))
+
+
+def stored_signature(conn: Connection, source: str) -> str | None:
+    value = conn.execute(
+        select(catalog_source.c.signature).where(catalog_source.c.name == source)
+    ).scalar()
+    return str(value) if value else None
 
 
 def merge_scan(
@@ -107,13 +130,14 @@ def merge_scan(
     for dataset in scan.datasets:
         key = (dataset.collection, dataset.name)
         seen.add(key)
-        details, digest = _body(dataset)
+        details, stats, digest = _body(dataset)
         row = existing.get(key)
         values = {
             "kind": dataset.kind,
             "description": dataset.description,
             "search_text": dataset.search_text(),
             "details": details,
+            "stats": stats,
             "fingerprint": digest,
             "deleted": False,
             "deleted_at": None,
@@ -182,7 +206,9 @@ def merge_scan(
             result.deleted = len(missing)
     if changes:
         conn.execute(insert(catalog_change), changes)
-    _touch_source(conn, source, depot, source_type, run_id, now)
+    # Held-back deletions must be looked at again next time: no shortcut past them.
+    signature = None if result.held_back else scan.signature
+    _touch_source(conn, source, depot, source_type, run_id, now, signature=signature)
     return result
 
 
@@ -259,7 +285,7 @@ def diff_details(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
     sections = sorted(
         k
         for k in set(old) | set(new)
-        if k not in ("columns", "rows", "size") and old.get(k) != new.get(k)
+        if k != "columns" and k not in STATS and old.get(k) != new.get(k)
     )
     return {
         "columns_added": sorted(set(new_cols) - set(old_cols)),
@@ -270,14 +296,24 @@ def diff_details(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
 
 
 def _touch_source(
-    conn: Connection, source: str, depot: str, source_type: str, run_id: int | None, now: str
+    conn: Connection,
+    source: str,
+    depot: str,
+    source_type: str,
+    run_id: int | None,
+    now: str,
+    *,
+    signature: str | None = None,
+    keep_signature: bool = False,
 ) -> None:
-    values = {
+    values: dict[str, Any] = {
         "depot": depot,
         "source_type": source_type,
         "last_scan_at": now,
         "last_run_id": run_id,
     }
+    if not keep_signature:
+        values["signature"] = signature
     updated = conn.execute(
         update(catalog_source).where(catalog_source.c.name == source).values(**values)
     )

@@ -99,3 +99,7 @@ class ScanResult:
     skipped: list[tuple[str, str]] = field(default_factory=list)  # (collection, why)
     warnings: list[str] = field(default_factory=list)
     queries: int = 0  # round trips to the source
+    # A source that can tell whether its catalog moved (PostgreSQL): the signature this scan
+    # saw, and `unchanged` when it equals the last full scan's (then `datasets` is empty).
+    signature: str | None = None
+    unchanged: bool = False

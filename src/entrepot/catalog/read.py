@@ -39,7 +39,7 @@ def datasets(
     reader: Reader, depot: str, collection: str | None, include_deleted: bool = False
 ) -> list[dict[str, Any]]:
     sql = (
-        "SELECT collection, name, kind, description, details, deleted, updated_at "
+        "SELECT collection, name, kind, description, details, stats, deleted, updated_at "
         "FROM catalog_dataset WHERE depot = :depot"
     )
     params: dict[str, Any] = {"depot": depot}
@@ -52,9 +52,10 @@ def datasets(
     out = []
     for row in rows:
         details = json.loads(row.pop("details"))
+        stats = json.loads(row.pop("stats"))
         row["address"] = str(Address(depot, row["collection"], row["name"]))
         row["columns"] = len(details.get("columns", []))
-        row["rows"] = details.get("rows")
+        row["rows"] = stats.get("rows")
         row["deleted"] = bool(row["deleted"])
         out.append(row)
     return out
@@ -67,7 +68,7 @@ def dataset(reader: Reader, address: Address) -> dict[str, Any]:
             hint="a dataset reads dataos://depot:collection/dataset",
         )
     rows = reader.query(
-        "SELECT source, collection, name, kind, description, details, deleted, deleted_at, "
+        "SELECT source, collection, name, kind, description, details, stats, deleted, deleted_at, "
         "created_at, updated_at FROM catalog_dataset "
         "WHERE depot = :depot AND collection = :collection AND name = :name",
         {"depot": address.depot, "collection": address.collection, "name": address.dataset},
@@ -75,7 +76,7 @@ def dataset(reader: Reader, address: Address) -> dict[str, Any]:
     if not rows:
         _not_found(reader, address)
     row = rows[0]
-    row["details"] = json.loads(row["details"])
+    row["details"] = {**json.loads(row["details"]), **json.loads(row.pop("stats"))}
     row["deleted"] = bool(row["deleted"])
     row["address"] = str(address)
     return row

@@ -272,8 +272,16 @@ class Connector:
     def check(self, conn: ResolvedConnection, ctx: CheckContext) -> None:
         raise NotImplementedError
 
-    def scan(self, conn: ResolvedConnection, filters: Any, statement_timeout: float) -> Any:
-        """Extract the source's metadata: a `catalog.model.ScanResult`. Raises ScanFailed."""
+    def scan(
+        self,
+        conn: ResolvedConnection,
+        filters: Any,
+        statement_timeout: float,
+        since: str | None = None,
+    ) -> Any:
+        """Extract the source's metadata: a `catalog.model.ScanResult`. Raises ScanFailed.
+        `since`: the signature of the last full scan, for sources that can skip an unchanged
+        catalog (others ignore it)."""
         raise ScanFailed(f"no metadata scanner for depot type '{conn.source_type}' yet")
 
     # Renderings of one resolved connection for its consumers (one credential model).

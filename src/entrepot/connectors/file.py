@@ -86,7 +86,13 @@ class FileConnector(Connector):
 
             ctx.run("write", write_probe)
 
-    def scan(self, conn: ResolvedConnection, filters: Any, statement_timeout: float) -> Any:
+    def scan(
+        self,
+        conn: ResolvedConnection,
+        filters: Any,
+        statement_timeout: float,
+        since: str | None = None,
+    ) -> Any:
         """The same collections and datasets as object stores, from the local folder."""
         from datetime import UTC, datetime
 

@@ -268,7 +268,13 @@ class MysqlConnector(Connector):
             "no write",
         )
 
-    def scan(self, conn: ResolvedConnection, filters: Any, statement_timeout: float) -> Any:
+    def scan(
+        self,
+        conn: ResolvedConnection,
+        filters: Any,
+        statement_timeout: float,
+        since: str | None = None,
+    ) -> Any:
         cfg = _config(conn)
         try:
             with connect(conn, timeout=10.0, database=False) as my:

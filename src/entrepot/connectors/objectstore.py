@@ -74,7 +74,13 @@ class ObjectStoreConnector(Connector):
     ) -> bytes:
         raise NotImplementedError
 
-    def scan(self, conn: ResolvedConnection, filters: Any, statement_timeout: float) -> Any:
+    def scan(
+        self,
+        conn: ResolvedConnection,
+        filters: Any,
+        statement_timeout: float,
+        since: str | None = None,
+    ) -> Any:
         prefix = prefix_of(conn)
         try:
             client = self.client(conn, statement_timeout)

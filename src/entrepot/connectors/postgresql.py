@@ -268,7 +268,13 @@ class PostgresConnector(Connector):
             )
         return f"may insert into {tables} tables, create in {schemas} schemas"
 
-    def scan(self, conn: ResolvedConnection, filters: Any, statement_timeout: float) -> Any:
+    def scan(
+        self,
+        conn: ResolvedConnection,
+        filters: Any,
+        statement_timeout: float,
+        since: str | None = None,
+    ) -> Any:
         from entrepot.catalog.model import ScanResult
 
         cfg = _config(conn)
@@ -281,7 +287,14 @@ class PostgresConnector(Connector):
         try:
             with connect(conn, timeout=10.0) as pg:
                 pg.execute(f"SET statement_timeout = {max(1, int(statement_timeout * 1000))}")
-                return scan_catalog(pg, filters)
+                pg.execute("SET work_mem = '64MB'")  # the column sort stays in memory
+                signature = catalog_signature(pg, filters, cfg.database)
+                if since is not None and since == signature:
+                    return ScanResult([], [], signature=signature, unchanged=True, queries=1)
+                result = scan_catalog(pg, filters)
+                result.signature = signature
+                result.queries += 1
+                return result
         except psycopg.errors.QueryCanceled:
             raise ScanFailed(
                 f"the source cancelled a catalog query after {statement_timeout:g} s "
@@ -371,6 +384,7 @@ LEFT JOIN pg_class pc ON pc.oid = inh.inhparent
 LEFT JOIN pg_namespace pn ON pn.oid = pc.relnamespace
 LEFT JOIN pg_foreign_table ft ON ft.ftrelid = r.oid
 LEFT JOIN pg_foreign_server fs ON fs.oid = ft.ftserver
+ORDER BY r.nspname, r.relname
 """
 )
 
@@ -378,7 +392,8 @@ Q_COLUMNS = (
     RELS
     + """
 SELECT a.attrelid, a.attnum, a.attname, format_type(a.atttypid, a.atttypmod) AS type,
-       a.attnotnull, pg_get_expr(ad.adbin, ad.adrelid) AS "default",
+       a.attnotnull OR (t.typtype = 'd' AND t.typnotnull) AS notnull,
+       pg_get_expr(ad.adbin, ad.adrelid) AS "default",
        a.attidentity, a.attgenerated, d.description AS comment, t.typtype,
        CASE WHEN t.typtype = 'd' THEN format_type(t.typbasetype, t.typtypmod) END AS domain_of,
        CASE WHEN t.typtype = 'e' THEN t.oid
@@ -412,6 +427,9 @@ LEFT JOIN pg_class fc ON fc.oid = con.confrelid
 LEFT JOIN pg_namespace fn ON fn.oid = fc.relnamespace
 LEFT JOIN pg_description d ON d.objoid = con.oid AND d.classoid = 'pg_constraint'::regclass
 WHERE con.contype IN ('p', 'f', 'u', 'c')
+  -- not the clones PostgreSQL adds per partition of a referenced partitioned table
+  AND NOT EXISTS (SELECT 1 FROM pg_constraint p
+                  WHERE p.oid = con.conparentid AND p.conrelid = con.conrelid)
 ORDER BY con.conrelid, con.conname
 """
 )
@@ -428,6 +446,7 @@ FROM rels r JOIN pg_index i ON i.indrelid = r.oid
 JOIN pg_class ic ON ic.oid = i.indexrelid
 JOIN pg_am am ON am.oid = ic.relam
 LEFT JOIN pg_constraint con ON con.conindid = i.indexrelid AND con.conrelid = i.indrelid
+  AND con.contype IN ('p', 'u', 'x')  -- a (self-referencing) FK's conindid is the index it uses
 ORDER BY i.indrelid, ic.relname
 """
 )
@@ -456,6 +475,40 @@ FK_ACTIONS = {
     "n": "SET NULL",
     "d": "SET DEFAULT",
 }
+
+
+# Every catalog the scan reads, as (row count, sum of hashes of each row's identity and xmin).
+# DDL writes new row versions (a new xmin); ANALYZE and VACUUM update statistics in place,
+# so they leave it alone. Equal signatures: the scan would find exactly what it found before.
+Q_SIGNATURE = """
+SELECT concat_ws('|',
+  (SELECT count(*) || ':' || sum(hashtext(oid::text || ':' || xmin::text)) FROM pg_class),
+  (SELECT count(*) || ':' || sum(hashtext(attrelid::text || ':' || attnum || ':' || xmin::text))
+     FROM pg_attribute),
+  (SELECT count(*) || ':' || sum(hashtext(oid::text || ':' || xmin::text)) FROM pg_constraint),
+  (SELECT count(*) || ':' || sum(hashtext(indexrelid::text || ':' || xmin::text)) FROM pg_index),
+  (SELECT count(*) || ':' || sum(hashtext(objoid::text || ':' || objsubid || ':' || xmin::text))
+     FROM pg_description),
+  (SELECT count(*) || ':' || sum(hashtext(oid::text || ':' || xmin::text)) FROM pg_attrdef),
+  (SELECT count(*) || ':' || sum(hashtext(oid::text || ':' || xmin::text)) FROM pg_enum),
+  (SELECT count(*) || ':' || sum(hashtext(oid::text || ':' || xmin::text)) FROM pg_namespace),
+  (SELECT count(*) || ':' || sum(hashtext(inhrelid::text || ':' || xmin::text)) FROM pg_inherits),
+  (SELECT count(*) || ':' || sum(hashtext(oid::text || ':' || xmin::text)) FROM pg_type),
+  (SELECT count(*) || ':' || sum(hashtext(ftrelid::text || ':' || xmin::text))
+     FROM pg_foreign_table),
+  current_database(), current_user)
+"""
+
+
+def catalog_signature(pg: psycopg.Connection[Any], filters: Any, database: str) -> str:
+    """What the scan depends on: the server's catalogs, and the scan's own filters."""
+    import hashlib
+    import json
+
+    row = pg.execute(Q_SIGNATURE).fetchone()
+    options = json.dumps([scan_filters_params(filters), database], default=str)
+    text = f"{row[0] if row else ''}\x1f{options}"
+    return hashlib.sha1(text.encode(), usedforsecurity=False).hexdigest()
 
 
 def scan_filters_params(filters: Any) -> dict[str, Any]:

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import insert, update
 
-from entrepot.catalog.merge import MergeOptions, merge_scan
+from entrepot.catalog.merge import MergeOptions, merge_scan, merge_unchanged, stored_signature
 from entrepot.catalog.model import Pattern, ScanFilters
 from entrepot.connectors.base import ScanFailed
 from entrepot.errors import EntrepotError
@@ -53,6 +53,19 @@ class RunRecord:
             "error": self.error,
             "nodes": self.nodes,
         }
+
+
+def _options_marker(options: MergeOptions) -> str:
+    """The deletion options are part of what a skipped (unchanged) scan must not change."""
+    return f"/{int(options.mark_deleted)}{int(options.from_filter_only)}{options.threshold:g}"
+
+
+def _since(stored: str | None, options: MergeOptions) -> str | None:
+    """The source's own signature of the last full scan, if it ran with these options."""
+    marker = _options_marker(options)
+    if stored is None or not stored.endswith(marker):
+        return None
+    return stored[: -len(marker)]
 
 
 def _redact(text: str) -> str:
@@ -179,22 +192,6 @@ class WorkflowRunner:
             tables=Pattern.of(config.tableFilterPattern if config else None),
             include_views=bool(config and config.includeViews),
         )
-        self.progress(f"{job.name}: extracting metadata from {name}", base + 1, total)
-        started = time.perf_counter()
-        scan = connector.scan(conn, filters, config.statementTimeout if config else 300.0)
-        took = time.perf_counter() - started
-        self._log(
-            record,
-            f"{job.name}: extracted {len(scan.datasets)} datasets in {len(scan.collections)} "
-            f"collections from depot {name} in {took:.2f} s ({scan.queries} queries)",
-        )
-        for collection, why in scan.skipped:
-            warning = f"{job.name}: skipped {collection}: {why}"
-            record.warnings.append(warning)
-            self._log(record, warning)
-        for warning in scan.warnings:
-            record.warnings.append(f"{job.name}: {warning}")
-            self._log(record, f"{job.name}: {warning}")
         source = str((depot.manifest or {})["depot"].get("source") or depot.name)
         options = MergeOptions(
             mark_deleted=bool(config and config.markDeletedTables),
@@ -203,22 +200,62 @@ class WorkflowRunner:
             threshold=config.markDeletedThreshold if config else 0.5,
             force=self.force_deletes,
         )
-        self.progress(f"{job.name}: committing {len(scan.datasets)} datasets", base + 2, total)
-        with self.service.store.transaction() as db:
-            merged = merge_scan(
-                db,
-                source=source,
-                depot=depot.name,
-                source_type=depot.source_type or "",
-                scan=scan,
-                options=options,
-                run_id=record.id,
-                now=now(),
+        with self.service.store.engine.connect() as db:
+            since = stored_signature(db, source) if self.service.store.exists else None
+        self.progress(f"{job.name}: extracting metadata from {name}", base + 1, total)
+        started = time.perf_counter()
+        timeout = config.statementTimeout if config else 300.0
+        scan = connector.scan(conn, filters, timeout, since=_since(since, options))
+        took = time.perf_counter() - started
+        if scan.unchanged:
+            self._log(
+                record,
+                f"{job.name}: the catalog of depot {name} is unchanged since the last full "
+                f"scan (signature {str(scan.signature)[:12]}, {took:.2f} s)",
             )
+        else:
+            self._log(
+                record,
+                f"{job.name}: extracted {len(scan.datasets)} datasets in "
+                f"{len(scan.collections)} collections from depot {name} in {took:.2f} s "
+                f"({scan.queries} queries)",
+            )
+        for collection, why in scan.skipped:
+            warning = f"{job.name}: skipped {collection}: {why}"
+            record.warnings.append(warning)
+            self._log(record, warning)
+        for warning in scan.warnings:
+            record.warnings.append(f"{job.name}: {warning}")
+            self._log(record, f"{job.name}: {warning}")
+        self.progress(f"{job.name}: committing {len(scan.datasets)} datasets", base + 2, total)
+        if scan.signature:
+            scan.signature += _options_marker(options)
+        with self.service.store.transaction() as db:
+            if scan.unchanged:
+                merged = merge_unchanged(
+                    db,
+                    source=source,
+                    depot=depot.name,
+                    source_type=depot.source_type or "",
+                    run_id=record.id,
+                    now=now(),
+                )
+            else:
+                merged = merge_scan(
+                    db,
+                    source=source,
+                    depot=depot.name,
+                    source_type=depot.source_type or "",
+                    scan=scan,
+                    options=options,
+                    run_id=record.id,
+                    now=now(),
+                )
         for warning in merged.warnings:
             record.warnings.append(f"{job.name}: {warning}")
             self._log(record, f"{job.name}: {warning}")
-        counts = {"datasets": len(scan.datasets), "skipped": len(scan.skipped)}
+        seen = merged.unchanged if scan.unchanged else len(scan.datasets)
+        counts = {"datasets": seen, "skipped": len(scan.skipped)}
         counts.update(merged.counts())
         self._log(
             record,

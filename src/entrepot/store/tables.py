@@ -143,6 +143,8 @@ catalog_source = Table(
     Column("source_type", String(32), nullable=False),
     Column("last_scan_at", String(32)),
     Column("last_run_id", Integer),
+    # The source's catalog signature at the last full scan: equal next time, nothing changed.
+    Column("signature", Text),
 )
 
 # A dataset: a table, view, ... or a file / hive-partitioned folder. `details` holds columns,
@@ -159,6 +161,7 @@ catalog_dataset = Table(
     Column("description", Text),
     Column("search_text", Text, nullable=False),  # lower-case names and comments, for search
     Column("details", Text, nullable=False),
+    Column("stats", Text, nullable=False),  # rows, size, modified: refreshed without history
     Column("fingerprint", String(64), nullable=False),
     Column("deleted", Boolean, nullable=False),
     Column("deleted_at", String(32)),

@@ -19,6 +19,7 @@ def upgrade() -> None:
         sa.Column("source_type", sa.String(32), nullable=False),
         sa.Column("last_scan_at", sa.String(32)),
         sa.Column("last_run_id", sa.Integer),
+        sa.Column("signature", sa.Text),
     )
     op.create_table(
         "catalog_dataset",
@@ -31,6 +32,7 @@ def upgrade() -> None:
         sa.Column("description", sa.Text),
         sa.Column("search_text", sa.Text, nullable=False),
         sa.Column("details", sa.Text, nullable=False),
+        sa.Column("stats", sa.Text, nullable=False),
         sa.Column("fingerprint", sa.String(64), nullable=False),
         sa.Column("deleted", sa.Boolean, nullable=False),
         sa.Column("deleted_at", sa.String(32)),
