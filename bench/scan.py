@@ -113,7 +113,12 @@ workflow:
 RUN_LINE = re.compile(
     r"^running\(\S*\) \S+\.\.\.(?P<status>\w+) \(run \d+: (?P<datasets>\d+) datasets"
 )
-EXTRACTED = re.compile(r"extracted (?P<datasets>\d+) datasets .* in (?P<seconds>[\d.]+) s")
+# A full scan logs "extracted N datasets ... in S s"; a rescan whose catalog signature has not
+# moved logs "unchanged since the last full scan (signature ..., S s)".
+EXTRACTED = re.compile(
+    r"(?:extracted \d+ datasets .* in |unchanged since the last full scan \(signature \w+, )"
+    r"(?P<seconds>[\d.]+) s"
+)
 
 
 # --- the database -----------------------------------------------------------------------------
