@@ -94,18 +94,14 @@ class MysqlConnector(Connector):
 
     def steps(self, conn: ResolvedConnection) -> list[tuple[str, str]]:
         cfg = _config(conn)
-        steps = [
-            ("dns", f"resolve host {cfg.host}"),
-            ("tcp", f"open TCP port {cfg.port}"),
-            ("tls", f"TLS (tls={_tls_mode(conn)})"),
-            ("auth", "authenticate"),
-            ("open", f"open database {cfg.database}" if cfg.database else "open the server"),
-            ("list", "list databases"),
-            ("read", "probe read privilege"),
-        ]
-        if conn.acl == "rw":
-            steps.append(("write", "probe write privilege"))
-        return steps
+        return net.server_steps(
+            conn,
+            cfg.host,
+            cfg.port,
+            tls=f"TLS (tls={_tls_mode(conn)})",
+            opened=f"open database {cfg.database}" if cfg.database else "open the server",
+            listed="list databases",
+        )
 
     def check(self, conn: ResolvedConnection, ctx: CheckContext) -> None:
         cfg = _config(conn)

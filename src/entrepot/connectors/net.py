@@ -12,7 +12,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from typing import Any
 
-from entrepot.connectors.base import CheckContext, StepFailed
+from entrepot.connectors.base import CheckContext, ResolvedConnection, StepFailed
 
 # Few lookups at once: DNS servers drop bursts (glibc then waits 5 s per retry), and answers
 # are shared: many depots usually live on a few hosts.
@@ -32,6 +32,24 @@ def _lookup(host: str, port: int) -> Future[Any]:
         future = _RESOLVER.submit(socket.getaddrinfo, host, port, type=socket.SOCK_STREAM)
         _answers[(host, port)] = (now, future)
         return future
+
+
+def server_steps(
+    conn: ResolvedConnection, host: str, port: int, *, tls: str, opened: str, listed: str
+) -> list[tuple[str, str]]:
+    """The steps of a database server's check, in order (write only for an rw check)."""
+    steps = [
+        ("dns", f"resolve host {host}"),
+        ("tcp", f"open TCP port {port}"),
+        ("tls", tls),
+        ("auth", "authenticate"),
+        ("open", opened),
+        ("list", listed),
+        ("read", "probe read privilege"),
+    ]
+    if conn.acl == "rw":
+        steps.append(("write", "probe write privilege"))
+    return steps
 
 
 def is_ip(host: str) -> bool:

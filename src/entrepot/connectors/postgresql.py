@@ -91,18 +91,14 @@ class PostgresConnector(Connector):
 
     def steps(self, conn: ResolvedConnection) -> list[tuple[str, str]]:
         cfg = _config(conn)
-        steps = [
-            ("dns", f"resolve host {cfg.host}"),
-            ("tcp", f"open TCP port {cfg.port}"),
-            ("tls", f"TLS handshake (sslmode={_sslmode(conn)})"),
-            ("auth", "authenticate"),
-            ("open", f"open database {cfg.database}"),
-            ("list", "list schemas"),
-            ("read", "probe read privilege"),
-        ]
-        if conn.acl == "rw":
-            steps.append(("write", "probe write privilege"))
-        return steps
+        return net.server_steps(
+            conn,
+            cfg.host,
+            cfg.port,
+            tls=f"TLS handshake (sslmode={_sslmode(conn)})",
+            opened=f"open database {cfg.database}",
+            listed="list schemas",
+        )
 
     def check(self, conn: ResolvedConnection, ctx: CheckContext) -> None:
         cfg = _config(conn)
