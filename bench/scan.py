@@ -228,6 +228,17 @@ def pg_connect(server: PostgresServer, database: str) -> Any:
     )
 
 
+def round_trip_ms(server: PostgresServer, database: str, count: int = 200) -> float:
+    """The measured cost of one statement's round trip (median of `count`)."""
+    with pg_connect(server, database) as pg:
+        samples = []
+        for _ in range(count):
+            start = time.perf_counter()
+            pg.execute("SELECT 1").fetchone()
+            samples.append((time.perf_counter() - start) * 1000)
+    return statistics.median(samples)
+
+
 def time_floor(server: PostgresServer, database: str) -> float:
     """The six catalog queries of scan_catalog, executed and fetched: nothing else."""
     from entrepot.catalog.model import ScanFilters
@@ -491,7 +502,8 @@ def report(
     ours = med(r.first)
     per_table, bulk, floor, rescan = r.per_table_s, med(r.bulk), med(r.floor), med(r.rescan)
     print()
-    print(f"== {r.tables:,} tables x {args.columns} columns (+ the parent table) ==")
+    network = f", {args.latency_ms:g} ms added round trip" if args.latency_ms else ", loopback"
+    print(f"== {r.tables:,} tables x {args.columns} columns (+ the parent table){network} ==")
     if r.per_table_sample < r.tables:
         per_table_label = (
             f"per-table Inspector: EXTRAPOLATED from {r.per_table_sample:,} random tables"
@@ -561,6 +573,58 @@ def report(
 # --- main -------------------------------------------------------------------------------------
 
 
+class Delayed:
+    """The server seen through a TCP proxy that delays every chunk by half the round-trip time
+    in each direction. Chunks keep their order and streams keep flowing (the delay is added,
+    not a stop-and-wait), so bulk transfers cost about one extra round trip; chatty clients
+    pay it on every statement."""
+
+    def __init__(self, server: PostgresServer, latency_ms: float) -> None:
+        import asyncio
+        import threading
+
+        self.server = server
+        self.host = "127.0.0.1"
+        self.delay = latency_ms / 2000.0
+        self.loop = asyncio.new_event_loop()
+        started = threading.Event()
+        ports: list[int] = []
+
+        async def pipe(reader: Any, writer: Any) -> None:
+            loop = asyncio.get_running_loop()
+            try:
+                while data := await reader.read(65536):
+                    loop.call_later(self.delay, writer.write, data)
+            finally:
+                loop.call_later(self.delay, writer.close)
+
+        async def handle(client_reader: Any, client_writer: Any) -> None:
+            upstream_reader, upstream_writer = await asyncio.open_connection(
+                server.host, server.port
+            )
+            await asyncio.gather(
+                pipe(client_reader, upstream_writer), pipe(upstream_reader, client_writer)
+            )
+
+        async def serve() -> None:
+            listener = await asyncio.start_server(handle, "127.0.0.1", 0)
+            ports.append(listener.sockets[0].getsockname()[1])
+            started.set()
+            async with listener:
+                await listener.serve_forever()
+
+        threading.Thread(target=lambda: self.loop.run_until_complete(serve()), daemon=True).start()
+        started.wait(10)
+        self.port = ports[0]
+
+    def url(self, database: str, user: str | None = None, password: str | None = None) -> str:
+        real = self.server.url(database, user=user, password=password)
+        return real.replace(f":{self.server.port}/", f":{self.port}/")
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.server, name)
+
+
 def parse_sizes(text: str) -> list[int]:
     try:
         sizes = [int(part.replace("_", "")) for part in text.split(",") if part.strip()]
@@ -591,6 +655,13 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         "--no-breakdown", action="store_true", help="skip the in-process merge breakdown"
     )
     parser.add_argument("--seed", type=int, default=1, help="of the Inspector's random sample")
+    parser.add_argument(
+        "--latency-ms",
+        type=float,
+        default=0.0,
+        help="round-trip time added between every client and PostgreSQL (a delaying TCP proxy): "
+        "what a database across a network costs; 0 = loopback",
+    )
     args = parser.parse_args(argv)
     if args.columns < 3 or args.inspector_sample < 1 or args.repeat < 1:
         parser.error("--columns must be >= 3, --inspector-sample and --repeat >= 1")
@@ -604,6 +675,14 @@ def measure(
     database = f"bench_{tables}"
     print(f"building {database}: {tables:,} tables x {args.columns} columns ...", flush=True)
     result.build_s = build_database(server, tmp, database, tables, args.columns)
+    if args.latency_ms > 0:  # everything measured from here goes through the proxy
+        direct = round_trip_ms(server, database)
+        server = Delayed(server, args.latency_ms)  # type: ignore[assignment]
+        print(
+            f"  round trip of SELECT 1: {direct:.2f} ms direct, "
+            f"{round_trip_ms(server, database):.2f} ms through the proxy",
+            flush=True,
+        )
     time_floor(server, database)  # warm-up, not counted: every measurement finds warm caches
     print(f"  built in {result.build_s:.1f} s; our scan end to end ...", flush=True)
     end_to_end(result, server, database, tmp / database, args.repeat, use_gnu_time)
