@@ -259,9 +259,11 @@ class Service:
         )
         for depot in depots:
             found_acls: list[str] = [s.acl for s in depot.secrets]  # v1 inline credentials
+            missing_reference = False
             for ref in depot.refs:
                 where = depot.document.locate(ref.path)
                 if ref.name not in secrets:
+                    missing_reference = True
                     close = difflib.get_close_matches(ref.name, sorted(secrets), n=1)
                     problems.error(
                         f"instance secret '{ref.name}' does not exist"
@@ -283,14 +285,8 @@ class Service:
                     )
             source_type = DEPOT_TYPES[depot.source_type] if depot.source_type else None
             needs = bool(source_type and source_type.needs_secret)
-            if (found_acls or needs) and "r" not in found_acls:
-                if any(
-                    problem.location
-                    and problem.location.file == depot.document.source
-                    and "does not exist" in problem.message
-                    for problem in problems.errors
-                ):
-                    continue  # the missing reference is the real problem
+            # A missing reference is the real problem; no second error about acls on top.
+            if (found_acls or needs) and "r" not in found_acls and not missing_reference:
                 problems.error(
                     "invalid depot, missing a secret reference with acl: r",
                     depot.document.locate(("depot", "secrets")),
@@ -660,11 +656,11 @@ class Service:
             if secret_acl != acl and not (acl == "rw" and is_certificate):
                 continue
             conn.secret_names.append(name)
-            values = self.resolve_secret(name, purpose)
-            for key, value in values.data.items():
+            data, files, _ = self._decrypt(secret_row.id, "instance-secret", name, "", purpose)
+            for key, value in data.items():
                 conn.data.setdefault(key, value)
                 conn.key_sources.setdefault(key, name)
-            for key, content in values.files.items():
+            for key, content in files.items():
                 conn.files.setdefault(key, content)
                 conn.key_sources.setdefault(key, name)
         inline = manifest["depot"].get("connectionSecret") or manifest["depot"].get(

@@ -14,7 +14,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Connection, insert, select, update
+from sqlalchemy import Connection, bindparam, insert, select, update
 
 from entrepot.catalog.model import Dataset, ScanFilters, ScanResult
 from entrepot.store.tables import catalog_change, catalog_dataset, catalog_source
@@ -173,8 +173,8 @@ def merge_scan(
     if updates:
         conn.execute(
             update(catalog_dataset)
-            .where(catalog_dataset.c.id == _bind("_id"))
-            .values({k: _bind(k) for k in updates[0] if k != "_id"}),
+            .where(catalog_dataset.c.id == bindparam("_id"))
+            .values({k: bindparam(k) for k in updates[0] if k != "_id"}),
             updates,
         )
     if inserts:
@@ -198,7 +198,7 @@ def merge_scan(
         else:
             conn.execute(
                 update(catalog_dataset)
-                .where(catalog_dataset.c.id == _bind("_id"))
+                .where(catalog_dataset.c.id == bindparam("_id"))
                 .values(deleted=True, deleted_at=now, updated_at=now),
                 [{"_id": row.id} for _, row in missing],
             )
@@ -210,12 +210,6 @@ def merge_scan(
     signature = None if result.held_back else scan.signature
     _touch_source(conn, source, depot, source_type, run_id, now, signature=signature)
     return result
-
-
-def _bind(name: str) -> Any:
-    from sqlalchemy import bindparam
-
-    return bindparam(name)
 
 
 def _in_scope(key: tuple[str, str], scan: ScanResult, options: MergeOptions) -> bool:

@@ -10,7 +10,6 @@ from __future__ import annotations
 import os
 import re
 import sys
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -445,15 +444,3 @@ def _flow_placeholder(node: yaml.MappingNode) -> str | None:
     ):
         return str(inner_key.value)
     return None
-
-
-def iter_strings(value: Any) -> Iterator[str]:
-    """Every string inside a nested structure (used to register values for redaction)."""
-    if isinstance(value, str):
-        yield value
-    elif isinstance(value, dict):
-        for item in value.values():
-            yield from iter_strings(item)
-    elif isinstance(value, list):
-        for item in value:
-            yield from iter_strings(item)

@@ -395,10 +395,6 @@ def connection_config(manifest: dict[str, Any]) -> tuple[DepotType, BaseModel]:
     return depot_type, depot_type.block.model_validate(block)
 
 
-def model_for(rtype: str, version: str) -> type[ResourceMeta] | None:
-    return KINDS.get((rtype, version))
-
-
 __all__ = [
     "KINDS",
     "REDACTED",
@@ -408,5 +404,4 @@ __all__ = [
     "Ref",
     "SecretPayload",
     "compile_document",
-    "model_for",
 ]

@@ -317,12 +317,6 @@ def dependents_of(reader: Reader, rtype: str, name: str) -> list[str]:
     return [f"{r['type']}:{r['version']}:{r['name']}" for r in rows]
 
 
-def resource_names(reader: Reader, rtype: str) -> list[str]:
-    return [
-        r["name"] for r in reader.query("SELECT name FROM resource WHERE type = :t", {"t": rtype})
-    ]
-
-
 @dataclass
 class RunRow:
     id: int
