@@ -630,6 +630,18 @@ class Service:
         self.store.save_checks(saved)
         return results
 
+    def depot(self, name: str) -> ResourceRow:
+        """One depot's row (manifest and connection details), or NotFound naming the nearest."""
+        rows = self.list_resources(rtype="depot", all_owners=True, details=True)
+        by_name = {row.name: row for row in rows}
+        if name in by_name:
+            return by_name[name]
+        close = difflib.get_close_matches(name, sorted(by_name), n=1)
+        raise NotFoundError(
+            f"depot '{name}' not found" + (f", did you mean '{close[0]}'?" if close else ""),
+            hint="list them with: entrepot get -t depot -a",
+        )
+
     def resolve_connection(self, row: ResourceRow, acl: str, purpose: str) -> ResolvedConnection:
         """A depot's connection with the credentials for `acl`, decrypted in memory (audited).
 
