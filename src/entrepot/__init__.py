@@ -5,3 +5,12 @@ stays import-free so that `entrepot get` starts fast.
 """
 
 __version__ = "0.1.0"
+
+
+def __getattr__(name: str) -> object:
+    """`entrepot.Client` without importing the SDK (and DuckDB) on every CLI start."""
+    if name == "Client":
+        from entrepot.client import Client
+
+        return Client
+    raise AttributeError(name)

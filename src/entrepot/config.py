@@ -29,9 +29,13 @@ class Settings:
         return self.home / "logs"
 
 
-def load_settings() -> Settings:
-    home = Path(os.environ.get("ENTREPOT_HOME") or "~/.entrepot").expanduser().absolute()
-    url = os.environ.get("ENTREPOT_STORE_URL") or f"sqlite:///{home / 'entrepot.db'}"
+def load_settings(home_dir: Path | None = None) -> Settings:
+    """The settings from the environment; `home_dir` (the SDK's `home=`) wins over it."""
+    given = home_dir or os.environ.get("ENTREPOT_HOME") or "~/.entrepot"
+    home = Path(given).expanduser().absolute()
+    url = (None if home_dir else os.environ.get("ENTREPOT_STORE_URL")) or (
+        f"sqlite:///{home / 'entrepot.db'}"
+    )
     user = os.environ.get("ENTREPOT_USER") or _os_user()
     return Settings(home=home, store_url=url, user=user)
 

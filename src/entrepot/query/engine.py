@@ -1,0 +1,611 @@
+"""The embedded engine: DuckDB 1.5.5, depots as catalogs, read-only unless asked otherwise.
+
+One DuckDB connection per set of depots. A statement is lexed (sqltext) for the depots it
+names; those not attached yet are attached (their secret decrypted in memory, audited, handed to
+DuckDB as a TEMPORARY secret) on a new connection, which is then sandboxed: no file system or
+network access beyond the attached depots (`enable_external_access=false`,
+`allowed_directories`), no persistent or unredacted secrets, configuration locked. So a
+statement can neither read the store or the master key nor reach a source it was not given.
+
+Relational depots are attached with DuckDB's postgres/mysql scanners (READ_ONLY unless `rw`);
+an object-storage depot becomes an in-memory catalog whose schemas are its collections and whose
+views read the catalog's datasets in place (parquet, csv, json, hive-partitioned folders).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from entrepot.errors import EntrepotError, ExitCode, RefusedError
+from entrepot.query import sqltext
+from entrepot.secrets.redact import redactor
+
+if TYPE_CHECKING:
+    import duckdb
+    import pyarrow as pa
+
+    from entrepot.connectors.base import ResolvedConnection
+    from entrepot.service import Service
+    from entrepot.store.reader import ResourceRow
+
+DUCKDB_VERSION = "1.5.5"
+# DuckDB extension -> the PyPI wheel's package and the file inside it (the file name decides
+# the entry point, so the scanners load as `*_scanner`).
+EXTENSIONS = {
+    "postgres": ("duckdb_extension_postgres_scanner", "postgres_scanner"),
+    "mysql": ("duckdb_extension_mysql_scanner", "mysql_scanner"),
+    "azure": ("duckdb_extension_azure", "azure"),
+    "httpfs": ("duckdb_extension_httpfs", "httpfs"),
+}
+RELATIONAL = {"postgresql": "postgres", "mysql": "mysql"}
+OBJECT_STORES = {"abfss": "azure", "wasbs": "azure", "s3": "httpfs", "gcs": "httpfs", "file": ""}
+# Functions that send SQL text to a source unchecked: refused on the read path, whatever the
+# source account may do (the READ_ONLY attach is the second line of defence).
+PASS_THROUGH = {
+    "postgres_query",
+    "postgres_execute",
+    "postgres_scan",
+    "postgres_scan_pushdown",
+    "postgres_attach",
+    "mysql_query",
+    "mysql_execute",
+    "mysql_scan",
+}
+RESERVED_CATALOGS = {"memory", "system", "temp", "main"}
+READERS = {
+    "parquet": "read_parquet({path}, hive_partitioning = true, union_by_name = true)",
+    "csv": "read_csv({path}, hive_partitioning = true, union_by_name = true)",
+    "tsv": "read_csv({path}, delim = '\t', hive_partitioning = true, union_by_name = true)",
+    "json": "read_json_auto({path}, hive_partitioning = true, union_by_name = true)",
+}
+SUFFIXES = {"parquet": ("parquet", "pq"), "csv": ("csv",), "tsv": ("tsv",)}
+SUFFIXES["json"] = ("json", "jsonl", "ndjson")
+
+
+class QueryError(EntrepotError):
+    """A statement failed: the engine's message, redacted, and what to do."""
+
+    exit_code = ExitCode.RUN_FAILED
+
+
+@dataclass
+class Options:
+    acl: str = "r"  # "rw" allows writes to depots that have an rw secret
+    timeout: float | None = 300.0  # seconds per execute(); None: no limit
+    memory_limit: str | None = None  # DuckDB syntax: "2GB"; default: DuckDB's 80% of RAM
+    threads: int | None = None
+    batch_rows: int = 122_880  # rows per Arrow record batch when streaming
+
+
+@dataclass
+class Depot:
+    """One attached depot: how statements name it and where its data lives."""
+
+    name: str
+    kind: str  # relational or objects
+    base_url: str = ""  # objects: the bucket/container root URL, keys are relative to it
+    root_url: str = ""  # objects: the depot's relativePath under base_url
+    views: set[tuple[str, str]] = field(default_factory=set)
+
+
+def extension_path(name: str) -> Path:
+    """The extension file inside its PyPI wheel; loaded by path, never downloaded."""
+    import duckdb
+
+    if duckdb.__version__ != DUCKDB_VERSION:
+        raise QueryError(
+            f"duckdb {duckdb.__version__} is installed; the extensions need {DUCKDB_VERSION}",
+            hint=f"pip install duckdb=={DUCKDB_VERSION}",
+            exit_code=ExitCode.INTERNAL,
+        )
+    package, stem = EXTENSIONS[name]
+    spec = importlib.util.find_spec(package)
+    if spec is None or not spec.submodule_search_locations:
+        raise QueryError(
+            f"the DuckDB {name} extension is not installed",
+            hint=f"pip install {package.replace('_', '-')}=={DUCKDB_VERSION}",
+            exit_code=ExitCode.INTERNAL,
+        )
+    folder = Path(next(iter(spec.submodule_search_locations)))
+    return folder / "extensions" / f"v{DUCKDB_VERSION}" / f"{stem}.duckdb_extension"
+
+
+class Engine:
+    """Runs statements over depots. Not thread-safe; one per session."""
+
+    def __init__(self, service: Service, options: Options | None = None) -> None:
+        self.service = service
+        self.options = options or Options()
+        self._rows: dict[str, ResourceRow] | None = None
+        self._con: duckdb.DuckDBPyConnection | None = None
+        self._attached: dict[str, Depot] = {}
+        self._lock = threading.Lock()
+
+    # --- public ---------------------------------------------------------------------------
+
+    def depot_names(self) -> list[str]:
+        return sorted(self._depot_rows())
+
+    def execute(self, sql: str) -> ResultStream:
+        """Run every statement of `sql`; stream the last one's result as Arrow batches."""
+        import duckdb
+
+        statements = self.prepare(sql)
+        con = self._con
+        assert con is not None
+        timer = self._start_timer(con)
+        try:
+            for statement in statements[:-1]:
+                con.execute(statement)
+            result = con.execute(statements[-1])
+            reader = result.fetch_record_batch(self.options.batch_rows)
+            return ResultStream(reader, timer, self)
+        except duckdb.Error as exc:
+            _cancel(timer)
+            raise self._error(exc, timer) from None
+        except KeyboardInterrupt:
+            _cancel(timer)
+            con.interrupt()
+            raise
+
+    def sql(self, sql: str) -> pa.Table:
+        reader = self.execute(sql)
+        return reader.read_all()
+
+    def interrupt(self) -> None:
+        if self._con is not None:
+            self._con.interrupt()
+
+    def close(self) -> None:
+        if self._con is not None:
+            self._con.close()
+            self._con = None
+            self._attached = {}
+
+    # --- statements -----------------------------------------------------------------------
+
+    def prepare(self, sql: str) -> list[str]:
+        """Rewrite addresses, check the write rules, attach what the text names."""
+        rows = self._depot_rows()
+        named: set[str] = set()
+        datasets: set[tuple[str, str, str]] = set()
+
+        def address_ident(value: str) -> str | None:
+            if not value.startswith("dataos://"):
+                return None
+            from entrepot.catalog.model import Address
+
+            address = Address.parse(value)
+            if address.collection is None or address.dataset is None:
+                raise EntrepotError(
+                    f"'{value}' is not a dataset address",
+                    hint='a table reads "dataos://depot:collection/dataset"',
+                )
+            return ".".join(
+                sqltext.quote_ident(p) for p in (address.depot, address.collection, address.dataset)
+            )
+
+        def address_literal(value: str) -> str | None:
+            if not value.startswith("dataos://"):
+                return None
+            from entrepot.catalog.model import Address
+
+            address = Address.parse(value)
+            row = self._row(address.depot)
+            if (row.source_type or "") not in OBJECT_STORES:
+                raise EntrepotError(
+                    f"'{value}': a path inside a depot works for object storage only",
+                    hint="name a relational depot's tables as depot.schema.table",
+                )
+            named.add(address.depot)
+            return sqltext.quote_literal(f"dataos-path://{value[len('dataos://') :]}")
+
+        text = sqltext.rewrite(sql, address_ident, address_literal)
+        for chain in sqltext.chains(text):
+            if len(chain) >= 2 and chain[0] in rows:
+                named.add(chain[0])
+                if len(chain) >= 3:
+                    datasets.add((chain[0], chain[1], chain[2]))
+        statements = self._classify(text)
+        if self.options.acl != "rw":
+            passthrough = sorted(sqltext.functions(text) & PASS_THROUGH)
+            if passthrough:
+                raise RefusedError(
+                    f"{passthrough[0]}() sends SQL to the source unchecked; "
+                    "the read path does not allow it",
+                    hint="query the depot's tables instead (depot.schema.table); "
+                    "writing needs --acl rw",
+                )
+        self._ensure(sorted(named))
+        for depot, collection, dataset in sorted(datasets):
+            self._ensure_view(depot, collection, dataset)
+        # `dataos-path://depot:collection/path` literals become the object store's URL.
+        return [self._paths(s) for s in statements]
+
+    def _classify(self, text: str) -> list[str]:
+        import duckdb
+
+        parser = duckdb.connect(":memory:", config=_base_config())
+        try:
+            statements = parser.extract_statements(text)
+        except duckdb.Error as exc:
+            raise QueryError(
+                redactor.redact(str(exc)), hint="check the SQL", exit_code=ExitCode.INVALID
+            ) from None
+        finally:
+            parser.close()
+        if not statements:
+            raise EntrepotError("no SQL statement given", hint='entrepot query "SELECT 1"')
+        kinds = duckdb.StatementType
+        reading = {kinds.SELECT, kinds.EXPLAIN}
+        never = {kinds.ATTACH, kinds.DETACH, kinds.LOAD, kinds.SET, kinds.EXPORT}
+        out = []
+        for statement in statements:
+            kind = statement.type
+            word = kind.name.replace("_STATEMENT", "")
+            if kind in never:
+                raise RefusedError(
+                    f"{word} statements are not allowed: entrepot attaches depots and sets the "
+                    "engine up itself",
+                    hint="name depots in the statement (depot.schema.table); see entrepot query "
+                    "--help for limits",
+                )
+            if kind not in reading and self.options.acl != "rw":
+                raise RefusedError(
+                    f"{word} writes, and queries are read-only by default",
+                    hint="writing needs --acl rw and the depot's rw secret",
+                )
+            out.append(statement.query.strip())
+        return out
+
+    def _paths(self, statement: str) -> str:
+        def literal(value: str) -> str | None:
+            if not value.startswith("dataos-path://"):
+                return None
+            from entrepot.catalog.model import Address
+
+            address = Address.parse("dataos://" + value[len("dataos-path://") :])
+            depot = self._attached[address.depot]
+            path = "/".join(p for p in (address.collection, address.dataset) if p)
+            return sqltext.quote_literal(self._object_url(depot, address.collection, path))
+
+        return sqltext.rewrite(statement, lambda _: None, literal)
+
+    # --- depots ---------------------------------------------------------------------------
+
+    def _depot_rows(self) -> dict[str, ResourceRow]:
+        if self._rows is None:
+            rows = self.service.list_resources(rtype="depot", all_owners=True, details=True)
+            self._rows = {row.name: row for row in rows}
+        return self._rows
+
+    def _row(self, name: str) -> ResourceRow:
+        rows = self._depot_rows()
+        if name not in rows:
+            return self.service.depot(name)  # NotFound, with the nearest name
+        return rows[name]
+
+    def _ensure(self, names: list[str]) -> None:
+        """A connection with every depot attached that the session has named so far."""
+        if self._con is not None and all(n in self._attached for n in names):
+            return
+        wanted = sorted(set(self._attached) | set(names))
+        self.close()
+        self._con = self._connect(wanted)
+
+    def _connect(self, names: list[str]) -> duckdb.DuckDBPyConnection:
+        import duckdb
+
+        config = _base_config()
+        if self.options.memory_limit:
+            config["memory_limit"] = self.options.memory_limit
+        if self.options.threads:
+            config["threads"] = self.options.threads
+        try:
+            con = duckdb.connect(":memory:", config=config)
+        except duckdb.Error as exc:
+            raise QueryError(
+                redactor.redact(str(exc)), hint="check --memory-limit and --threads"
+            ) from None
+        allowed: list[str] = []
+        attached: dict[str, Depot] = {}
+        loaded: set[str] = set()
+        try:
+            for name in names:
+                depot = self._attach(con, name, loaded)
+                attached[name] = depot
+                if depot.root_url:
+                    allowed.append(depot.root_url)
+            if allowed:
+                con.execute(f"SET allowed_directories = [{', '.join(map(_lit, allowed))}]")
+            con.execute("SET enable_external_access = false")
+            con.execute("SET lock_configuration = true")
+        except duckdb.Error as exc:
+            con.close()
+            raise self._error(exc, None) from None
+        except BaseException:
+            con.close()
+            raise
+        self._attached = attached
+        return con
+
+    def _attach(self, con: duckdb.DuckDBPyConnection, name: str, loaded: set[str]) -> Depot:
+        from entrepot.connectors import get_connector
+        from entrepot.connectors.base import MissingCredential
+
+        row = self._row(name)
+        source_type = row.source_type or ""
+        connector = get_connector(source_type)
+        extension = RELATIONAL.get(source_type, OBJECT_STORES.get(source_type))
+        if connector is None or extension is None:
+            raise EntrepotError(
+                f"depot '{name}' is of type {source_type or '?'}, which the embedded engine "
+                "cannot query yet",
+                hint="supported: postgresql, mysql, abfss, wasbs, s3, file",
+            )
+        if name in RESERVED_CATALOGS:
+            raise EntrepotError(
+                f"depot '{name}' has the name of one of DuckDB's own catalogs",
+                hint="query it through a depot of another name",
+            )
+        writable = self.options.acl == "rw"
+        if writable:
+            self._authorize_write(row)
+        try:
+            conn = self.service.resolve_connection(row, self.options.acl, f"query of depot {name}")
+            rendering = connector.duckdb(conn)
+        except MissingCredential as exc:
+            raise RefusedError(
+                f"depot '{name}': {exc}",
+                hint="writing needs an instance secret with acl: rw on the depot"
+                if writable
+                else "the depot needs an instance secret with acl: r",
+            ) from None
+        if writable and not conn.secret_names:
+            raise RefusedError(
+                f"depot '{name}' has no rw secret, so it cannot be written",
+                hint="add an instance secret with acl: rw to the depot, or query without --acl rw",
+            )
+        if extension and extension not in loaded:
+            con.execute(f"LOAD {_lit(str(extension_path(extension)))}")
+            loaded.add(extension)
+        secret_name = sqltext.quote_ident(f"entrepot_{name}")
+        catalog = sqltext.quote_ident(name)
+        if source_type in RELATIONAL:
+            con.execute(_create_secret(secret_name, rendering["type"], rendering["secret"]))
+            options = f"TYPE {rendering['type']}, SECRET {secret_name}"
+            if not writable:
+                options += ", READ_ONLY"
+            con.execute(f"ATTACH {_lit(_conninfo(conn, writable))} AS {catalog} ({options})")
+            return Depot(name, "relational")
+        root = rendering["path"]
+        if source_type == "file":
+            base = str(Path(getattr(conn.config, "path", "/")).expanduser()).rstrip("/") + "/"
+            root = root.rstrip("/") + "/"
+        else:
+            from entrepot.connectors.objectstore import prefix_of
+
+            prefix = prefix_of(conn)
+            base = root[: len(root) - len(prefix)] if prefix and root.endswith(prefix) else root
+            secret = dict(rendering["secret"])
+            if secret:
+                secret["SCOPE"] = base
+                con.execute(_create_secret(secret_name, rendering["type"], secret))
+        con.execute(f"ATTACH ':memory:' AS {catalog}")
+        return Depot(name, "objects", base_url=base, root_url=root)
+
+    def _authorize_write(self, row: ResourceRow) -> None:
+        """Writes need the depot's owner (policies for others come with the server)."""
+        user = self.service.user
+        owner = row.owner or user
+        if owner != user:
+            raise RefusedError(
+                f"user '{user}' may not write to depot '{row.name}' (owned by '{owner}')",
+                hint="ask its owner, or query without --acl rw",
+            )
+
+    # --- object-storage datasets as views -------------------------------------------------
+
+    def _ensure_view(self, name: str, collection: str, dataset: str) -> None:
+        depot = self._attached.get(name)
+        if depot is None or depot.kind != "objects" or (collection, dataset) in depot.views:
+            return
+        assert self._con is not None
+        path, fmt = self._locate(depot, collection, dataset)
+        if path is None:
+            return  # DuckDB then says the table does not exist, with its suggestions
+        reader = READERS.get(fmt.split(",")[0], READERS["parquet"]).format(path=_lit(path))
+        schema = f"{sqltext.quote_ident(name)}.{sqltext.quote_ident(collection)}"
+        self._con.execute(f"CREATE SCHEMA IF NOT EXISTS {schema}")
+        self._con.execute(
+            f"CREATE OR REPLACE VIEW {schema}.{sqltext.quote_ident(dataset)} AS "
+            f"SELECT * FROM {reader}"
+        )
+        depot.views.add((collection, dataset))
+
+    def _locate(self, depot: Depot, collection: str, dataset: str) -> tuple[str | None, str]:
+        """The dataset's URL (a file, or a folder's files) and format: from the catalog when
+        it was scanned, else by listing the depot (DuckDB's glob, inside the sandbox)."""
+        from entrepot.catalog.model import Address
+
+        try:
+            found = self.service.catalog("dataset", Address(depot.name, collection, dataset))
+        except EntrepotError:
+            found = None
+        details = (found or {}).get("details") or {}
+        if details.get("path"):
+            fmt = str(details.get("format") or "parquet")
+            url = depot.base_url + str(details["path"]).lstrip("/")
+            if found and found.get("kind") == "folder":
+                return self._folder_glob(url, fmt), fmt
+            return url, fmt
+        return self._discover(depot, collection, dataset)
+
+    def _folder_glob(self, url: str, fmt: str) -> str:
+        suffix = SUFFIXES.get(fmt.split(",")[0], ("parquet",))[0]
+        return url.rstrip("/") + f"/**/*.{suffix}"
+
+    def _object_url(self, depot: Depot, collection: str | None, path: str) -> str:
+        root_name = depot.root_url.rstrip("/").rsplit("/", 1)[-1]
+        if depot.root_url != depot.base_url and collection == root_name:
+            relative = path.split("/", 1)[1] if "/" in path else ""
+            return depot.root_url + relative
+        return depot.base_url + path
+
+    def _discover(self, depot: Depot, collection: str, dataset: str) -> tuple[str | None, str]:
+        assert self._con is not None
+        folder = self._object_url(depot, collection, f"{collection}/{dataset}")
+        for fmt, suffixes in SUFFIXES.items():
+            for suffix in suffixes:
+                for candidate in (f"{folder}.{suffix}", f"{folder}/**/*.{suffix}"):
+                    try:
+                        hit = self._con.execute(
+                            "SELECT file FROM glob(?) LIMIT 1", [candidate]
+                        ).fetchone()
+                    except Exception:  # outside the sandbox, or the store refuses: not found
+                        hit = None
+                    if hit:
+                        return candidate, fmt
+        return None, "parquet"
+
+    # --- limits and errors ----------------------------------------------------------------
+
+    def _start_timer(self, con: duckdb.DuckDBPyConnection) -> threading.Timer | None:
+        if not self.options.timeout:
+            return None
+        timer = threading.Timer(self.options.timeout, con.interrupt)
+        timer.daemon = True
+        timer.start()
+        return timer
+
+    def _error(self, exc: Exception, timer: threading.Timer | None) -> EntrepotError:
+        import duckdb
+
+        text = redactor.redact(str(exc)).strip()
+        if isinstance(exc, duckdb.InterruptException):
+            if timer is not None and timer.finished.is_set():
+                return QueryError(
+                    f"the statement ran longer than {self.options.timeout:g} s and was cancelled",
+                    hint="raise the limit with --timeout SECONDS",
+                )
+            return QueryError("the statement was cancelled", exit_code=ExitCode.RUN_FAILED)
+        if isinstance(exc, duckdb.PermissionException):
+            return RefusedError(
+                text,
+                hint="a statement reads only the depots it names, through entrepot",
+            )
+        if isinstance(
+            exc, (duckdb.ParserException, duckdb.BinderException, duckdb.CatalogException)
+        ):
+            names = ", ".join(self.depot_names()) or "none"
+            return QueryError(
+                text,
+                hint=f"depots are catalogs: depot.schema.table (depots: {names}); "
+                "entrepot catalog ls shows the datasets",
+                exit_code=ExitCode.INVALID,
+            )
+        if isinstance(exc, duckdb.OutOfMemoryException):
+            return QueryError(text, hint="raise --memory-limit, or select fewer rows")
+        return QueryError(text, hint="the source refused or failed; entrepot check depot NAME")
+
+
+class ResultStream:
+    """A RecordBatchReader wrapper: errors while streaming become QueryErrors, the timer
+    stops when the stream ends."""
+
+    def __init__(self, reader: Any, timer: threading.Timer | None, engine: Engine) -> None:
+        self._reader = reader
+        self._timer = timer
+        self._engine = engine
+        self.schema = reader.schema
+
+    def __iter__(self) -> Iterator[Any]:
+        import duckdb
+
+        try:
+            while True:
+                try:
+                    batch = self._reader.read_next_batch()
+                except StopIteration:
+                    return
+                yield batch
+        except (duckdb.Error, OSError) as exc:
+            raise self._engine._error(exc, self._timer) from None
+        except Exception as exc:  # pyarrow wraps DuckDB's errors while streaming
+            if type(exc).__module__.startswith(("pyarrow", "duckdb")):
+                raise self._engine._error(_Wrapped(exc), self._timer) from None
+            raise
+        except KeyboardInterrupt:
+            self._engine.interrupt()
+            raise
+        finally:
+            _cancel(self._timer)
+
+    def read_next_batch(self) -> Any:
+        return next(iter(self))
+
+    def read_all(self) -> Any:
+        import pyarrow as pa
+
+        return pa.Table.from_batches(list(self), schema=self.schema)
+
+    def close(self) -> None:
+        _cancel(self._timer)
+        self._reader.close()
+
+
+class _Wrapped(Exception):
+    pass
+
+
+def _cancel(timer: threading.Timer | None) -> None:
+    if timer is not None:
+        timer.cancel()
+
+
+def _base_config() -> dict[str, Any]:
+    return {
+        "autoinstall_known_extensions": False,
+        "autoload_known_extensions": False,
+        "allow_persistent_secrets": False,
+        "allow_unredacted_secrets": False,
+        "allow_community_extensions": False,
+    }
+
+
+def _lit(value: str) -> str:
+    return sqltext.quote_literal(value)
+
+
+def _create_secret(name: str, kind: str, values: dict[str, Any]) -> str:
+    """A TEMPORARY secret: in memory, for this connection's life, never written anywhere."""
+    parts = [f"TYPE {kind}"]
+    for key, value in values.items():
+        if isinstance(value, bool):
+            parts.append(f"{key} {'true' if value else 'false'}")
+        elif isinstance(value, int):
+            parts.append(f"{key} {value}")
+        else:
+            parts.append(f"{key} {_lit(str(value))}")
+    return f"CREATE OR REPLACE TEMPORARY SECRET {name} ({', '.join(parts)})"
+
+
+def _conninfo(conn: ResolvedConnection, writable: bool) -> str:
+    """The non-secret part of a libpq/MySQL connection string: TLS params and, on the read
+    path, a read-only session (a third line of defence after READ_ONLY and the r account)."""
+    params = dict(getattr(conn.config, "params", None) or {})
+    parts = []
+    if conn.source_type == "postgresql":
+        for key in ("sslmode", "connect_timeout", "application_name"):
+            if key in params:
+                parts.append(f"{key}={params[key]}")
+        if not writable:
+            parts.append("options='-c default_transaction_read_only=on'")
+        if "application_name" not in params:
+            parts.append("application_name=entrepot")
+    return " ".join(parts)
