@@ -4,12 +4,13 @@
                                    [--full-inspector] [--repeat 3] [--no-breakdown]
 
 Starts a throwaway PostgreSQL server in a temporary directory and, for each N, builds a database
-of N tables (PK, FK, an index, comments), then measures on it: our scan end to end (`entrepot
-apply -f scanner.yml` in a fresh process, connect to catalog committed) and the rescan of the
-unchanged database (`apply -r`); SQLAlchemy's per-table Inspector (what OpenMetadata and DataHub
-do; timed on a sample and extrapolated at large N); SQLAlchemy's bulk reflection (`get_multi_*`);
-and the floor (our six catalog queries alone). Exit status: 0 when every measurement ran (the
-PASS/FAIL target lines are informative only); 1 when something failed to run. See
+of N tables (PK, FK, an index, comments), then measures on it: our scan end to end (connect to
+catalog committed, as the run's log reports it, inside `entrepot apply -f scanner.yml` run in a
+fresh process, which is timed too) and the rescan of the unchanged database (`apply -r`);
+SQLAlchemy's per-table Inspector (what OpenMetadata and DataHub do; timed on a sample and
+extrapolated at large N); SQLAlchemy's bulk reflection (`get_multi_*`); and the floor (our
+catalog queries alone). Exit status: 0 when every measurement ran (the PASS/FAIL target lines
+are informative only); 1 when something failed to run. See
 bench/README.md for how to read the output.
 """
 
@@ -119,6 +120,9 @@ EXTRACTED = re.compile(
     r"(?:extracted \d+ datasets .* in |unchanged since the last full scan \(signature \w+, )"
     r"(?P<seconds>[\d.]+) s"
 )
+# Every run logs its scan's own duration, as the issue defines "end to end": from connecting to
+# the source to the catalog committed.
+SCANNED = re.compile(r"scanned: connect to catalog committed in (?P<seconds>[\d.]+) s")
 
 
 # --- the database -----------------------------------------------------------------------------
@@ -199,9 +203,11 @@ class Result:
     tables: int
     build_s: float = 0.0
     first: list[float] = field(default_factory=list)  # apply -f scanner.yml, over a fresh store
+    first_scan: list[float] = field(default_factory=list)  # its connect..committed (the run's log)
     first_extract: list[float] = field(default_factory=list)  # its connector.scan (the run's log)
     first_rss_kib: int = 0  # the largest over the runs
     rescan: list[float] = field(default_factory=list)  # apply -f scanner.yml -r, unchanged
+    rescan_scan: list[float] = field(default_factory=list)
     rescan_extract: list[float] = field(default_factory=list)
     rescan_rss_kib: int = 0
     no_run: list[float] = field(default_factory=list)  # apply, workflow unchanged: nothing runs
@@ -381,13 +387,17 @@ def end_to_end(
         expect_run(first, result.tables + 1, "added")
         result.first.append(first.seconds)
         result.first_rss_kib = max(result.first_rss_kib, rss)
-        result.first_extract.append(extract_seconds(run(log, env)))
+        first_log = run(log, env)
+        result.first_scan.append(log_seconds(first_log, SCANNED, "scanned: ... committed in N s"))
+        result.first_extract.append(log_seconds(first_log, EXTRACTED, "extracted ... in N s"))
 
         again, rss = run_with_rss([*apply, "-r"], env, use_gnu_time)
         expect_run(again, result.tables + 1, "no change")
         result.rescan.append(again.seconds)
         result.rescan_rss_kib = max(result.rescan_rss_kib, rss)
-        result.rescan_extract.append(extract_seconds(run(log, env)))
+        again_log = run(log, env)
+        result.rescan_scan.append(log_seconds(again_log, SCANNED, "scanned: ... committed in N s"))
+        result.rescan_extract.append(log_seconds(again_log, EXTRACTED, "extracted ... in N s"))
 
         nothing = run(apply, env)
         if RUN_LINE.search(nothing.stdout) or "unchanged" not in nothing.stdout:
@@ -396,10 +406,10 @@ def end_to_end(
         shutil.rmtree(home)
 
 
-def extract_seconds(log: Run) -> float:
-    match = EXTRACTED.search(log.stdout)
+def log_seconds(log: Run, pattern: re.Pattern[str], what: str) -> float:
+    match = pattern.search(log.stdout)
     if match is None:
-        raise BenchError(f"no 'extracted ... in N s' line in the run's log:\n{log.stdout}")
+        raise BenchError(f"no '{what}' line in the run's log:\n{log.stdout}")
     return float(match["seconds"])
 
 
@@ -499,7 +509,10 @@ def med(samples: list[float]) -> float:
 def report(
     r: Result, args: argparse.Namespace, start_rows: list[tuple[str, list[float]]], rss_source: str
 ) -> None:
-    ours = med(r.first)
+    # "ours end to end" as the issue defines it: connect to catalog committed, from the run's
+    # log. The fresh process around it (interpreter, imports, manifest, run record) is printed
+    # too, and the 5 s target is held to it: the stricter reading.
+    ours, fresh = med(r.first_scan), med(r.first)
     per_table, bulk, floor, rescan = r.per_table_s, med(r.bulk), med(r.floor), med(r.rescan)
     print()
     network = f", {args.latency_ms:g} ms added round trip" if args.latency_ms else ", loopback"
@@ -511,10 +524,12 @@ def report(
     else:
         per_table_label = f"per-table Inspector: all {r.tables:,} tables"
     rows: list[tuple[str, list[float], str]] = [
-        ("ours end to end: apply -f scanner.yml (fresh process)", r.first, "1.0x"),
-        ("  of which connector.scan (from the run's log)", r.first_extract, ""),
+        ("ours end to end: connect to catalog committed (run's log)", r.first_scan, "1.0x"),
+        ("  of which connector.scan (run's log)", r.first_extract, ""),
+        ("ours fresh process: apply -f scanner.yml, start to exit", r.first, ""),
+        ("ours rescan, unchanged: connect to catalog committed", r.rescan_scan, ""),
+        ("  of which connector.scan (run's log)", r.rescan_extract, ""),
         ("ours rescan, unchanged: apply -r (fresh process)", r.rescan, ""),
-        ("  of which connector.scan (from the run's log)", r.rescan_extract, ""),
         ("ours fixed cost: apply, nothing to run (fresh process)", r.no_run, ""),
         (per_table_label, [per_table], f"{per_table / ours:.1f}x"),
         ("SQLAlchemy bulk reflection (get_multi_*)", r.bulk, f"{bulk / ours:.2f}x"),
@@ -547,7 +562,11 @@ def report(
     print(f"targets, on the medians{note}:")
     peak = max(first_rss, rescan_rss)
     checks = [
-        (f"end to end <= {TARGET_END_TO_END_S:g} s", f"{ours:.2f} s", ours <= TARGET_END_TO_END_S),
+        (
+            f"end to end <= {TARGET_END_TO_END_S:g} s (fresh process)",
+            f"{fresh:.2f} s",
+            fresh <= TARGET_END_TO_END_S,
+        ),
         (
             f">= {TARGET_VS_PER_TABLE:g}x faster than the per-table Inspector",
             f"{per_table / ours:.1f}x",
@@ -563,11 +582,20 @@ def report(
             f"{ours / floor:.2f}x",
             ours / floor <= TARGET_VS_FLOOR,
         ),
-        (f"rescan <= {TARGET_RESCAN_S:g} s", f"{rescan:.2f} s", rescan <= TARGET_RESCAN_S),
+        (
+            f"rescan <= {TARGET_RESCAN_S:g} s (fresh process)",
+            f"{rescan:.2f} s",
+            rescan <= TARGET_RESCAN_S,
+        ),
         ("peak RSS < 500 MB", f"{peak / 1e6:.0f} MB", peak < TARGET_RSS_BYTES),
     ]
     for label, value, ok in checks:
-        print(f"  {label:<45} {value:>10}  {verdict(ok)}")
+        print(f"  {label:<50} {value:>10}  {verdict(ok)}")
+    print(
+        f"  (the ratios take ours = connect to catalog committed, {ours:.2f} s; with the fresh "
+        f"process's {fresh:.2f} s: {per_table / fresh:.1f}x, {bulk / fresh:.2f}x, "
+        f"{fresh / floor:.2f}x the floor)"
+    )
 
 
 # --- main -------------------------------------------------------------------------------------
