@@ -209,8 +209,18 @@ workflow:
         ("get", "runtime", "-t", "workflow", "-n", "pgscan", "--output", "json"),
         ("log", "-t", "workflow", "-n", "pgscan"),
         ("apply", "-f", str(path), "-r"),
+        # The query engine: DuckDB's own error texts for each source, through every front end.
+        ("query", "SELECT * FROM pg.public.orders"),
+        ("query", "SELECT * FROM my.shop.orders", "--output", "json"),
+        ("query", "SELECT * FROM az.landing.sales"),
+        ("query", 'SELECT * FROM "dataos://pg:public/orders"', "--acl", "rw"),
+        ("query", "SELECT * FROM duckdb_secrets(redact = false)"),
     ):
         outputs.append(run_process(*args, env=env))
+    outputs.append(
+        run_process("sql", env=env, stdin="SELECT * FROM pg.public.orders;\nSELECT 1;\n")
+    )
+    assert outputs[-1].exit_code == 0 and "auth" in outputs[-1].stderr
     assert outputs[0].exit_code == 8  # the scan failed: wrong password
     assert "password authentication failed" in outputs[9].stdout  # the run's log says why
     summaries = json.loads(outputs[3].stdout)

@@ -143,7 +143,7 @@ class Engine:
             for statement in statements[:-1]:
                 con.execute(statement)
             result = con.execute(statements[-1])
-            reader = result.fetch_record_batch(self.options.batch_rows)
+            reader = result.to_arrow_reader(self.options.batch_rows)
             return ResultStream(reader, timer, self)
         except duckdb.Error as exc:
             _cancel(timer)
@@ -358,6 +358,12 @@ class Engine:
             self._authorize_write(row)
         try:
             conn = self.service.resolve_connection(row, self.options.acl, f"query of depot {name}")
+            if writable and not conn.secret_names:
+                raise RefusedError(
+                    f"depot '{name}' has no rw secret, so it cannot be written",
+                    hint="add an instance secret with acl: rw to the depot, or query without "
+                    "--acl rw",
+                )
             rendering = connector.duckdb(conn)
         except MissingCredential as exc:
             raise RefusedError(
@@ -366,11 +372,6 @@ class Engine:
                 if writable
                 else "the depot needs an instance secret with acl: r",
             ) from None
-        if writable and not conn.secret_names:
-            raise RefusedError(
-                f"depot '{name}' has no rw secret, so it cannot be written",
-                hint="add an instance secret with acl: rw to the depot, or query without --acl rw",
-            )
         if extension and extension not in loaded:
             con.execute(f"LOAD {_lit(str(extension_path(extension)))}")
             loaded.add(extension)
@@ -509,6 +510,8 @@ class Engine:
                 "entrepot catalog ls shows the datasets",
                 exit_code=ExitCode.INVALID,
             )
+        if isinstance(exc, (duckdb.InvalidInputException, duckdb.ConversionException)):
+            return QueryError(text, hint="check the statement", exit_code=ExitCode.INVALID)
         if isinstance(exc, duckdb.OutOfMemoryException):
             return QueryError(text, hint="raise --memory-limit, or select fewer rows")
         return QueryError(text, hint="the source refused or failed; entrepot check depot NAME")

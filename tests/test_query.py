@@ -1,0 +1,358 @@
+"""Federated SQL: depots as DuckDB catalogs over a real PostgreSQL and a real Azurite.
+
+What a user sees: results, pushdown (from the SQL the source received), the read-only rule and
+its pass-through loopholes closed, writes with --acl rw, the sandbox, limits, the shell.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from scripts.services import AzuriteServer
+from tests.conftest import SalesDatabase, run_cli, write
+
+WRITER = "query_writer"
+WRITER_PW = "writer-pw-Quoted'&%"
+
+
+@dataclass
+class Shop:
+    sales: SalesDatabase
+    database: str
+
+    def psql(self, sql: str) -> str:
+        return self.sales.server.psql(sql, database=self.database).strip()
+
+
+@pytest.fixture(scope="module")
+def shop(postgres: SalesDatabase) -> Iterator[Shop]:
+    """A database of its own (the tests write to it), owned by a role that may write: the
+    read path must refuse writes by itself, not thanks to the grants."""
+    server = postgres.server
+    database = f"shop_{uuid.uuid4().hex[:8]}"
+    if not server.psql(f"SELECT 1 FROM pg_roles WHERE rolname = '{WRITER}'").strip():
+        server.create_role(WRITER, WRITER_PW)
+    server.create_database(database, owner=WRITER)
+    shop = Shop(postgres, database)
+    server.psql(
+        "CREATE TABLE public.customers (id int PRIMARY KEY, name text, email text, country text);"
+        "INSERT INTO public.customers SELECT g, 'name ' || g, 'c' || g || '@example.com', "
+        "  CASE WHEN g % 2 = 0 THEN 'FR' ELSE 'DE' END FROM generate_series(1, 500) g;"
+        f"ALTER TABLE public.customers OWNER TO {WRITER};",
+        database=database,
+    )
+    yield shop
+
+
+def depot_yaml(shop: Shop, name: str = "shop", rw: bool = False) -> str:
+    secrets = [f"{{name: {name}-r, allkeys: true}}"]
+    docs = [
+        f"""name: {name}-r
+version: v1
+type: instance-secret
+instance-secret:
+  type: key-value-properties
+  acl: r
+  data: {{username: {WRITER}, password: "{WRITER_PW}"}}
+"""
+    ]
+    if rw:
+        secrets.append(f"{{name: {name}-rw, allkeys: true}}")
+        docs.append(docs[0].replace(f"{name}-r\n", f"{name}-rw\n").replace("acl: r", "acl: rw"))
+    docs.append(
+        f"""name: {name}
+version: v2alpha
+type: depot
+depot:
+  type: postgresql
+  secrets: [{", ".join(secrets)}]
+  postgresql: {{host: {shop.sales.host}, port: {shop.sales.port}, database: {shop.database}}}
+"""
+    )
+    return "---\n".join(docs)
+
+
+def apply(tmp_path: Path, text: str) -> None:
+    result = run_cli("apply", "-f", str(write(tmp_path / f"{uuid.uuid4().hex}.yml", text)))
+    assert result.exit_code == 0, result.output
+
+
+def query(*args: str) -> tuple[int, str, str]:
+    result = run_cli("query", *args)
+    return result.exit_code, result.stdout, result.stderr
+
+
+def as_json(sql: str) -> list[dict[str, object]]:
+    code, out, err = query(sql, "--output", "json")
+    assert code == 0, err
+    rows: list[dict[str, object]] = json.loads(out)
+    return rows
+
+
+def test_depots_are_catalogs_and_addresses_are_tables(
+    home: Path, tmp_path: Path, shop: Shop
+) -> None:
+    apply(tmp_path, depot_yaml(shop))
+    rows = as_json("SELECT country, count(*) AS n FROM shop.public.customers GROUP BY 1 ORDER BY 1")
+    assert rows == [{"country": "DE", "n": 250}, {"country": "FR", "n": 250}]
+    by_address = as_json('SELECT name FROM "dataos://shop:public/customers" WHERE id = 7')
+    assert by_address == [{"name": "name 7"}]
+    code, out, _ = query("SELECT * FROM shop.public.customers WHERE id <= 3")
+    assert code == 0 and "c2@example.com" in out
+    # Every decryption is audited, with what it was for.
+    audit = run_cli("admin", "audit", "--output", "json")
+    assert "query of depot shop" in audit.stdout
+
+
+def test_filters_and_projections_reach_the_source(home: Path, tmp_path: Path, shop: Shop) -> None:
+    apply(tmp_path, depot_yaml(shop))
+    server = shop.sales.server
+    server.psql(f"ALTER ROLE {WRITER} SET log_statement = 'all'")
+    try:
+        offset = server.log_file.stat().st_size
+        rows = as_json("SELECT email FROM shop.public.customers WHERE id = 42")
+        assert rows == [{"email": "c42@example.com"}]
+        log = server.log_file.read_bytes()[offset:].decode(errors="replace")
+    finally:
+        server.psql(f"ALTER ROLE {WRITER} RESET log_statement")
+    copies = [line for line in log.splitlines() if "COPY (SELECT" in line]
+    assert copies, log
+    sent = copies[-1]
+    assert '"email"' in sent and "\"id\" = '42'" in sent, sent  # the filter and the column...
+    assert '"name"' not in sent and '"country"' not in sent, sent  # ...and nothing else
+
+
+def test_cross_depot_join_postgres_and_azure_parquet(
+    home: Path, tmp_path: Path, shop: Shop, azurite: AzuriteServer
+) -> None:
+    from azure.storage.blob import BlobServiceClient
+
+    container = f"drop{uuid.uuid4().hex[:8]}"
+    box = BlobServiceClient.from_connection_string(azurite.connection_string).create_container(
+        container
+    )
+    try:
+        for month, ids in (("2020-04", [1, 2, 3]), ("2020-05", [3, 4])):
+            buffer = io.BytesIO()
+            pq.write_table(pa.table({"customer_id": ids, "amount": [10.0] * len(ids)}), buffer)
+            box.upload_blob(f"zone/sales/month={month}/part-0.parquet", buffer.getvalue())
+        box.upload_blob("zone/stores.csv", b"store_id,city\n1,Lyon\n2,Lille\n")
+        apply(
+            tmp_path,
+            depot_yaml(shop)
+            + f"""---
+name: lake-r
+version: v1
+type: instance-secret
+instance-secret:
+  type: key-value-properties
+  acl: r
+  data: {{azurestorageaccountkey: "{azurite.account_key}"}}
+---
+name: lake
+version: v2alpha
+type: depot
+depot:
+  type: abfss
+  secrets: [{{name: lake-r, allkeys: true}}]
+  abfss: {{account: {azurite.account_name}, container: {container}, relativePath: zone,
+          endpoint: "{azurite.blob_endpoint}"}}
+""",
+        )
+        # Not scanned yet: the datasets are found by listing the depot.
+        rows = as_json(
+            "SELECT c.name, s.month, sum(s.amount) AS total "
+            "FROM shop.public.customers c JOIN lake.zone.sales s ON s.customer_id = c.id "
+            "GROUP BY ALL ORDER BY c.name, s.month"
+        )
+        assert [(r["name"], r["month"], r["total"]) for r in rows] == [
+            ("name 1", "2020-04", 10.0), ("name 2", "2020-04", 10.0),
+            ("name 3", "2020-04", 10.0), ("name 3", "2020-05", 10.0),
+            ("name 4", "2020-05", 10.0),
+        ]  # fmt: skip
+        assert as_json('SELECT city FROM "dataos://lake:zone/stores" ORDER BY 1') == [
+            {"city": "Lille"},
+            {"city": "Lyon"},
+        ]
+        # Scanned: the catalog's datasets are the tables.
+        apply(
+            tmp_path,
+            """version: v1
+name: lakescan
+type: workflow
+workflow:
+  dag:
+    - name: scan
+      spec: {stack: "scanner:2.0", stackSpec: {depot: dataos://lake}}
+""",
+        )
+        assert as_json("SELECT count(*) AS n FROM lake.zone.sales") == [{"n": 5}]
+        code, _, err = query("SELECT * FROM lake.zone.nothing_here")
+        assert code == 3 and "nothing_here" in err
+    finally:
+        box.delete_container()
+
+
+def test_the_read_path_cannot_write(home: Path, tmp_path: Path, shop: Shop) -> None:
+    apply(tmp_path, depot_yaml(shop, rw=True))
+    attempts = [
+        "INSERT INTO shop.public.customers VALUES (9001, 'x', 'x', 'x')",
+        "CREATE TABLE shop.public.copy AS SELECT * FROM shop.public.customers",
+        "DELETE FROM shop.public.customers",
+        "COPY (SELECT 1) TO 'dataos://shop:public/out.csv'",
+        "CALL postgres_execute('shop', 'CREATE TABLE public.evil (a int)')",
+        "SELECT * FROM postgres_execute('shop', 'DROP TABLE public.customers')",
+        "SELECT * FROM postgres_query('shop', 'SELECT 1; DROP TABLE public.customers')",
+        "SELECT * FROM postgres_scan('dbname=postgres', 'public', 'customers')",
+        "ATTACH 'dbname=postgres' AS other (TYPE postgres)",
+        "SET enable_external_access = true",
+    ]
+    for sql in attempts:
+        code, out, err = query(sql)
+        assert code in (3, 5), (sql, out, err)
+        assert "Traceback" not in err
+    code, _, err = query("INSERT INTO shop.public.customers VALUES (9001, 'x', 'x', 'x')")
+    assert code == 5 and "read-only by default" in err and "--acl rw" in err
+    assert shop.psql("SELECT count(*) FROM public.customers") == "500"
+    assert shop.psql("SELECT to_regclass('public.evil') IS NULL") == "t"
+
+
+def test_writes_need_rw_and_the_rw_secret(home: Path, tmp_path: Path, shop: Shop) -> None:
+    apply(tmp_path, depot_yaml(shop, name="readonly"))  # an r secret only
+    code, _, err = query("INSERT INTO readonly.public.customers VALUES (1, 'x')", "--acl", "rw")
+    assert code == 5 and "no rw secret" in err, err
+    apply(tmp_path, depot_yaml(shop, name="writable", rw=True))
+    table = f"copy_{uuid.uuid4().hex[:6]}"
+    code, _, err = query(
+        f"CREATE TABLE writable.public.{table} AS "
+        "SELECT * FROM writable.public.customers WHERE country = 'FR'",
+        "--acl",
+        "rw",
+    )
+    assert code == 0, err
+    assert shop.psql(f"SELECT count(*) FROM public.{table}") == "250"
+    code, _, err = query(
+        f"INSERT INTO writable.public.{table} VALUES (9001, 'new', 'n@example.com', 'IT')",
+        "--acl",
+        "rw",
+    )
+    assert code == 0, err
+    assert shop.psql(f"SELECT name FROM public.{table} WHERE id = 9001") == "new"
+    # Only the owner writes (policies for others come with the server).
+    result = run_cli(
+        "query",
+        f"DELETE FROM writable.public.{table}",
+        "--acl",
+        "rw",
+        env={"ENTREPOT_USER": "mallory"},
+    )
+    assert result.exit_code == 5 and "may not write" in result.stderr
+    assert shop.psql(f"SELECT count(*) FROM public.{table}") == "251"
+
+
+def test_the_engine_is_sandboxed(home: Path, tmp_path: Path, shop: Shop) -> None:
+    apply(tmp_path, depot_yaml(shop))
+    master = home / "master.key"
+    assert master.exists()
+    for sql in (
+        f"SELECT * FROM read_text('{master}')",
+        f"SELECT * FROM read_blob('{home / 'entrepot.db'}')",
+        "SELECT * FROM read_csv('/etc/passwd')",
+        "SELECT * FROM glob('/*')",
+        f"SELECT * FROM read_text('{master}'), shop.public.customers LIMIT 1",
+        "SELECT * FROM duckdb_secrets(redact = false)",
+        "INSTALL httpfs",
+        "LOAD httpfs",
+    ):
+        code, out, err = query(sql)
+        assert code in (3, 5), (sql, out, err)
+    code, out, err = query(
+        "SELECT name, secret_string FROM duckdb_secrets() "
+        "WHERE EXISTS (SELECT 1 FROM shop.public.customers)"  # names the depot: it is attached
+    )
+    assert code == 0 and WRITER_PW not in out and "redacted" in out
+
+
+def test_limits_and_output_formats(home: Path, tmp_path: Path, shop: Shop) -> None:
+    apply(tmp_path, depot_yaml(shop))
+    code, _, err = query(
+        "SELECT sum(a.range * b.range) FROM range(200000) a, range(200000) b",
+        "--timeout",
+        "0.5",
+    )
+    assert code == 8 and "longer than 0.5 s" in err, err
+    code, out, err = query("SELECT id FROM shop.public.customers ORDER BY id", "--max-rows", "3")
+    assert code == 0 and out.split() == ["id", "--", "1", "2", "3"]
+    assert "first 3 rows shown" in err
+    sql = "SELECT id, name FROM shop.public.customers ORDER BY id"
+    out_file = tmp_path / "all.parquet"
+    code, _, err = query(sql, "--output", "parquet", "--out", str(out_file))
+    assert code == 0, err
+    assert pq.read_table(out_file).num_rows == 500
+    code, out, _ = query(sql, "--output", "csv")
+    assert out.splitlines()[:2] == ['"id","name"', '1,"name 1"'] and len(out.splitlines()) == 501
+    sql_file = write(
+        tmp_path / "q.sql", "-- a report\nSELECT count(*) AS n\nFROM shop.public.customers;\n"
+    )
+    code, out, _ = query("-f", str(sql_file), "--output", "json")
+    assert json.loads(out) == [{"n": 500}]
+    code, _, err = query("SELEC 1")
+    assert code == 3 and "syntax error" in err.lower()
+    code, _, err = query("SELECT * FROM shpo.public.customers")
+    assert code == 3 and "shop" in err  # the hint lists the depots
+
+
+def test_sdk_sql_stream_and_read(home: Path, tmp_path: Path, shop: Shop) -> None:
+    import entrepot
+    import entrepot.errors
+
+    apply(tmp_path, depot_yaml(shop))
+    with entrepot.Client(home) as client:
+        table = client.sql("SELECT id, country FROM shop.public.customers WHERE id <= 10")
+        assert isinstance(table, pa.Table) and table.num_rows == 10
+        assert table.to_pandas()["country"].tolist()[:2] == ["DE", "FR"]
+        batches = list(client.stream("SELECT * FROM range(300000)"))
+        assert len(batches) > 1 and sum(b.num_rows for b in batches) == 300000
+        assert client.read("dataos://shop:public/customers").num_rows == 500
+        with pytest.raises(entrepot.errors.RefusedError):
+            client.sql("DROP TABLE shop.public.customers")
+
+
+def test_the_sql_shell(home: Path, tmp_path: Path, shop: Shop) -> None:
+    from entrepot.cli.query import Completer, make_engine
+
+    apply(tmp_path, depot_yaml(shop))
+    result = run_cli(
+        "sql",
+        stdin="SELECT count(*) AS n\n  FROM shop.public.customers;\nSELECT * FROM nope.a.b;\n"
+        "SELECT 41 + 1 AS answer;\n",
+    )
+    assert result.exit_code == 0, result.stderr
+    assert "500" in result.stdout and "42" in result.stdout  # an error does not end the shell
+    assert "nope" in result.stderr
+    # Completion comes from the catalog: scan, then complete each level.
+    apply(
+        tmp_path,
+        """version: v1
+name: shopscan
+type: workflow
+workflow:
+  dag:
+    - name: scan
+      spec: {stack: "scanner:2.0", stackSpec: {depot: dataos://shop}}
+""",
+    )
+    completer = Completer(make_engine("r", 10, None, None))
+    assert "shop" in completer.candidates("sh")
+    assert completer.candidates("shop.pu") == ["shop.public"]
+    assert completer.candidates("shop.public.cu") == ["shop.public.customers"]
+    assert completer.candidates("shop.public.customers.em") == ["shop.public.customers.email"]
