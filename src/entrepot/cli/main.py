@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 import click
 
 from entrepot import __version__
+from entrepot.cli import export as export_commands
 from entrepot.cli import query as query_commands
 from entrepot.cli.output import (
     GET_COLUMNS,
@@ -782,6 +783,7 @@ for _command in (schema, template, completion, check, log_command):
     cli.add_command(_command)
 cli.add_command(query_commands.query)
 cli.add_command(query_commands.sql_shell)
+cli.add_command(export_commands.export)
 
 
 def main(args: list[str] | None = None) -> None:

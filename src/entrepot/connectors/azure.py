@@ -9,9 +9,16 @@ reached through the blob endpoint too: it serves the same data, and emulators ha
 from __future__ import annotations
 
 from typing import Any, ClassVar
+from urllib.parse import urlsplit
 
 from entrepot.connectors.base import ResolvedConnection, StepFailed
-from entrepot.connectors.objectstore import Objects, ObjectStoreConnector, http_status, prefix_of
+from entrepot.connectors.objectstore import (
+    Objects,
+    ObjectStoreConnector,
+    http_status,
+    prefix_of,
+    trino_metastore,
+)
 from entrepot.resources.depot_types import AzureBlock
 
 KEY = ("azurestorageaccountkey", "accountkey", "account_key")
@@ -159,12 +166,45 @@ class AzureConnector(ObjectStoreConnector):
         }
 
     def trino(self, conn: ResolvedConnection, env_prefix: str) -> dict[str, str]:
-        return {
+        """Trino's Hive connector on its Azure file system
+        (trino.io/docs/current/object-storage/file-system-azure.html), with the account key.
+        Trino reaches `https://<account>.dfs.<suffix>` only (`azure.endpoint` is the suffix),
+        so a depot whose `endpoint` is another URL (Azurite, a private endpoint) cannot be
+        exported. ABFSS and WASBS depots alike use an `abfss://` location."""
+        cfg = _config(conn)
+        suffix = _trino_endpoint_suffix(conn)
+        root = f"abfss://{cfg.container}@{account_name(conn)}.dfs.{suffix}/"
+        out = {
             "connector.name": "hive",
-            "fs.native-azure.enabled": "true",
+            **trino_metastore(conn, root),
+            "fs.azure.enabled": "true",
             "azure.auth-type": "ACCESS_KEY",
             "azure.access-key": f"${{ENV:{env_prefix}_ACCOUNT_KEY}}",
         }
+        if suffix != "core.windows.net":
+            out["azure.endpoint"] = suffix
+        return out
+
+    def trino_env(self, conn: ResolvedConnection, env_prefix: str) -> dict[str, str]:
+        return {f"{env_prefix}_ACCOUNT_KEY": conn.require(*KEY)}
+
+
+def _trino_endpoint_suffix(conn: ResolvedConnection) -> str:
+    cfg = _config(conn)
+    if not cfg.endpoint:
+        return cfg.endpointSuffix or conn.optional("azureendpointsuffix") or "core.windows.net"
+    parts = urlsplit(cfg.endpoint)
+    host = (parts.hostname or "").lower()
+    account = account_name(conn).lower()
+    for service in ("blob", "dfs"):
+        head = f"{account}.{service}."
+        if parts.scheme == "https" and host.startswith(head) and parts.path.strip("/") == "":
+            return host[len(head) :]
+    raise NotImplementedError(
+        f"Trino's Azure file system reaches only https://{account}.dfs.<suffix>; the depot's "
+        f"endpoint {cfg.endpoint} (an emulator such as Azurite, or a private endpoint) has no "
+        "Trino equivalent"
+    )
 
 
 CONNECTOR = AzureConnector()

@@ -292,7 +292,14 @@ class Connector:
         raise NotImplementedError(f"no Spark rendering for {conn.source_type} yet")
 
     def trino(self, conn: ResolvedConnection, env_prefix: str) -> dict[str, str]:
-        raise NotImplementedError(f"no Trino rendering for {conn.source_type} yet")
+        """A Trino catalog's properties. Secrets appear only as `${ENV:<env_prefix>_<KEY>}`
+        references, whose values `trino_env` gives; raises NotImplementedError (its message
+        says why) when Trino cannot reach this depot."""
+        raise NotImplementedError(f"no Trino rendering for depot type '{conn.source_type}'")
+
+    def trino_env(self, conn: ResolvedConnection, env_prefix: str) -> dict[str, str]:
+        """The values of the environment variables `trino` references: name -> secret."""
+        return {}
 
 
 _POOL = ThreadPoolExecutor(max_workers=64, thread_name_prefix="entrepot-check")

@@ -11,7 +11,13 @@ import json
 from typing import Any, ClassVar
 
 from entrepot.connectors.base import ResolvedConnection, StepFailed
-from entrepot.connectors.objectstore import Objects, ObjectStoreConnector, http_status, prefix_of
+from entrepot.connectors.objectstore import (
+    Objects,
+    ObjectStoreConnector,
+    http_status,
+    prefix_of,
+    trino_metastore,
+)
 from entrepot.resources.depot_types import GcsBlock
 
 KEY_FILES = ("gcskey_json", "json_keyfile", "service_account_json")
@@ -141,6 +147,32 @@ class GcsConnector(ObjectStoreConnector):
             )
         text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         return StepFailed(text, "", "error")
+
+    def trino(self, conn: ResolvedConnection, env_prefix: str) -> dict[str, str]:
+        """Trino's Hive connector on its GCS file system
+        (trino.io/docs/current/object-storage/file-system-gcs.html): the service account's
+        key as JSON from the environment, else Trino's default credentials; `endpoint` as
+        `gcs.endpoint` (emulators)."""
+        cfg = _config(conn)
+        out = {
+            "connector.name": "hive",
+            **trino_metastore(conn, f"gs://{cfg.bucket}/"),
+            "fs.gcs.enabled": "true",
+        }
+        project = conn.optional("projectid", "project")
+        if project:
+            out["gcs.project-id"] = project
+        if cfg.endpoint and cfg.endpoint.rstrip("/") != DEFAULT_ENDPOINT:
+            out["gcs.endpoint"] = cfg.endpoint
+        if conn.file(*KEY_FILES) is not None:
+            out["gcs.json-key"] = f"${{ENV:{env_prefix}_JSON_KEY}}"
+        return out
+
+    def trino_env(self, conn: ResolvedConnection, env_prefix: str) -> dict[str, str]:
+        info = service_account(conn)
+        if info is None:
+            return {}
+        return {f"{env_prefix}_JSON_KEY": json.dumps(info, separators=(",", ":"))}
 
     def duckdb(self, conn: ResolvedConnection) -> dict[str, Any]:
         cfg = _config(conn)

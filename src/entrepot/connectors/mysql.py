@@ -23,6 +23,11 @@ from entrepot.resources.depot_types import MysqlBlock
 
 SYSTEM_SCHEMAS = ("information_schema", "mysql", "performance_schema", "sys")
 TLS_ON = ("true", "required", "require", "skip-verify", "preferred", "verify_ca", "verify_identity")
+# The depot's `tls` modes in MySQL Connector/J's words (`sslMode`), for Trino's catalogs.
+TRINO_SSL_MODES = {"false": "DISABLED", "disabled": "DISABLED", "preferred": "PREFERRED",
+                   "true": "REQUIRED", "required": "REQUIRED", "require": "REQUIRED",
+                   "skip-verify": "REQUIRED", "verify_ca": "VERIFY_CA",
+                   "verify_identity": "VERIFY_IDENTITY"}  # fmt: skip
 
 
 def _config(conn: ResolvedConnection) -> MysqlBlock:
@@ -316,12 +321,27 @@ class MysqlConnector(Connector):
         }
 
     def trino(self, conn: ResolvedConnection, env_prefix: str) -> dict[str, str]:
+        """Trino's MySQL connector (trino.io/docs/current/connector/mysql.html): one catalog
+        for the whole server, each database a schema (so no database in the URL). The depot's
+        `params` become Connector/J URL parameters, its `tls` mode Connector/J's `sslMode`."""
+        from urllib.parse import quote, urlencode
+
         cfg = _config(conn)
+        params = {str(k): str(v) for k, v in (cfg.params or {}).items()}
+        if any(params.pop(key, None) is not None for key in ("tls", "ssl-mode", "sslmode")):
+            params.setdefault("sslMode", TRINO_SSL_MODES.get(_tls_mode(conn), "REQUIRED"))
+        query = f"/?{urlencode(params, quote_via=quote)}" if params else ""
         return {
             "connector.name": "mysql",
-            "connection-url": f"jdbc:mysql://{cfg.host}:{cfg.port}",
+            "connection-url": f"jdbc:mysql://{cfg.host}:{cfg.port}{query}",
             "connection-user": f"${{ENV:{env_prefix}_USER}}",
             "connection-password": f"${{ENV:{env_prefix}_PASSWORD}}",
+        }
+
+    def trino_env(self, conn: ResolvedConnection, env_prefix: str) -> dict[str, str]:
+        return {
+            f"{env_prefix}_USER": conn.require("username", "user"),
+            f"{env_prefix}_PASSWORD": conn.require("password"),
         }
 
 

@@ -196,6 +196,26 @@ class ObjectStoreConnector(Connector):
             raise net.explain_tls(exc, host) from None
 
 
+def trino_metastore(conn: ResolvedConnection, root: str) -> dict[str, str]:
+    """The metastore of an object-store depot's Trino catalog (Trino's Hive connector needs
+    one): the depot's `metastoreUrl` when it sets one (a Hive Thrift metastore), else Trino's
+    file metastore in `<root><relativePath>/.trino-metastore`, inside the depot's own folder
+    (hidden from scans), which needs no service. `root` is the bucket's URI (`s3://b/`)."""
+    assert isinstance(conn.config, ObjectStoreBlock)
+    url = conn.config.metastoreUrl
+    if url:
+        if urlsplit(url).scheme != "thrift":
+            raise NotImplementedError(
+                "the depot's metastoreUrl is not a thrift:// URI, the only metastore address "
+                "Trino's Hive connector takes"
+            )
+        return {"hive.metastore": "thrift", "hive.metastore.uri": url}
+    return {
+        "hive.metastore": "file",
+        "hive.metastore.catalog.dir": f"{root}{prefix_of(conn)}.trino-metastore",
+    }
+
+
 def http_status(exc: Exception) -> int | None:
     for attribute in ("status_code", "code"):
         value = getattr(exc, attribute, None)

@@ -327,12 +327,35 @@ class PostgresConnector(Connector):
         }
 
     def trino(self, conn: ResolvedConnection, env_prefix: str) -> dict[str, str]:
+        """Trino's PostgreSQL connector (trino.io/docs/current/connector/postgresql.html).
+        The depot's `params` become pgJDBC URL parameters (libpq's names: sslmode, ...);
+        `sslrootcert` is left out (a path here means nothing on Trino's nodes): verify-ca and
+        verify-full use the JVM's trust store instead. With `acl: r` every session is
+        read-only at the source, as for psycopg."""
+        from urllib.parse import quote, urlencode
+
         cfg = _config(conn)
+        params = {str(k): str(v) for k, v in (cfg.params or {}).items() if k != "sslrootcert"}
+        params.setdefault("ApplicationName", params.pop("application_name", "trino-entrepot"))
+        if _sslmode(conn) in ("verify-ca", "verify-full"):
+            params.setdefault("sslfactory", "org.postgresql.ssl.DefaultJavaSSLFactory")
+        if conn.acl == "r":
+            options = params.get("options", "")
+            params["options"] = f"{options} -c default_transaction_read_only=on".strip()
+        query = urlencode(params, quote_via=quote)
         return {
             "connector.name": "postgresql",
-            "connection-url": f"jdbc:postgresql://{cfg.host}:{cfg.port}/{cfg.database}",
+            "connection-url": (
+                f"jdbc:postgresql://{cfg.host}:{cfg.port}/{quote(cfg.database)}?{query}"
+            ),
             "connection-user": f"${{ENV:{env_prefix}_USER}}",
             "connection-password": f"${{ENV:{env_prefix}_PASSWORD}}",
+        }
+
+    def trino_env(self, conn: ResolvedConnection, env_prefix: str) -> dict[str, str]:
+        return {
+            f"{env_prefix}_USER": conn.require("username", "user"),
+            f"{env_prefix}_PASSWORD": conn.require("password"),
         }
 
 

@@ -10,7 +10,13 @@ from __future__ import annotations
 from typing import Any, ClassVar
 
 from entrepot.connectors.base import ResolvedConnection, StepFailed
-from entrepot.connectors.objectstore import Objects, ObjectStoreConnector, http_status, prefix_of
+from entrepot.connectors.objectstore import (
+    Objects,
+    ObjectStoreConnector,
+    http_status,
+    prefix_of,
+    trino_metastore,
+)
 from entrepot.resources.depot_types import S3Block
 
 ACCESS_KEY = ("awsaccesskeyid", "accesskeyid", "aws_access_key_id")
@@ -162,17 +168,31 @@ class S3Connector(ObjectStoreConnector):
         return out
 
     def trino(self, conn: ResolvedConnection, env_prefix: str) -> dict[str, str]:
+        """Trino's Hive connector on its S3 file system
+        (trino.io/docs/current/object-storage/file-system-s3.html); the metastore from
+        `trino_metastore`. Without keys in the secret, Trino uses the AWS default chain."""
         cfg = _config(conn)
         out = {
             "connector.name": "hive",
-            "fs.native-s3.enabled": "true",
+            **trino_metastore(conn, f"s3://{cfg.bucket}/"),
+            "fs.s3.enabled": "true",
             "s3.region": cfg.region or "us-east-1",
-            "s3.aws-access-key": f"${{ENV:{env_prefix}_ACCESS_KEY}}",
-            "s3.aws-secret-key": f"${{ENV:{env_prefix}_SECRET_KEY}}",
         }
         if cfg.endpoint:
             out.update({"s3.endpoint": cfg.endpoint, "s3.path-style-access": "true"})
+        if conn.optional(*ACCESS_KEY):
+            out["s3.aws-access-key"] = f"${{ENV:{env_prefix}_ACCESS_KEY}}"
+            out["s3.aws-secret-key"] = f"${{ENV:{env_prefix}_SECRET_KEY}}"
         return out
+
+    def trino_env(self, conn: ResolvedConnection, env_prefix: str) -> dict[str, str]:
+        access_key = conn.optional(*ACCESS_KEY)
+        if not access_key:
+            return {}
+        return {
+            f"{env_prefix}_ACCESS_KEY": access_key,
+            f"{env_prefix}_SECRET_KEY": conn.require(*SECRET_KEY),
+        }
 
 
 CONNECTOR = S3Connector()
