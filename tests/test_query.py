@@ -198,6 +198,39 @@ workflow:
         assert as_json("SELECT count(*) AS n FROM lake.zone.sales") == [{"n": 5}]
         code, _, err = query("SELECT * FROM lake.zone.nothing_here")
         assert code == 3 and "nothing_here" in err
+        # COPY ... TO a depot: refused without an rw secret, even with --acl rw...
+        copy = (
+            "COPY (SELECT id, name FROM shop.public.customers WHERE country = 'FR') "
+            "TO 'dataos://lake:zone/fr/customers.parquet' (FORMAT parquet)"
+        )
+        code, _, err = query(copy, "--acl", "rw")
+        assert code == 5 and "depot 'lake' has no rw secret" in err, err
+        # ...and written with one, while `shop` (r only) is read in the same statement.
+        apply(
+            tmp_path,
+            f"""name: lake-rw
+version: v1
+type: instance-secret
+instance-secret:
+  type: key-value-properties
+  acl: rw
+  data: {{azurestorageaccountkey: "{azurite.account_key}"}}
+---
+name: lake
+version: v2alpha
+type: depot
+depot:
+  type: abfss
+  secrets: [{{name: lake-r, allkeys: true}}, {{name: lake-rw, allkeys: true}}]
+  abfss: {{account: {azurite.account_name}, container: {container}, relativePath: zone,
+          endpoint: "{azurite.blob_endpoint}"}}
+""",
+        )
+        code, _, err = query(copy, "--acl", "rw")
+        assert code == 0, err
+        written = box.download_blob("zone/fr/customers.parquet").readall()
+        assert pq.read_table(io.BytesIO(written)).num_rows == 250
+        assert as_json("SELECT count(*) AS n FROM lake.zone.fr") == [{"n": 250}]
     finally:
         box.delete_container()
 
@@ -228,7 +261,9 @@ def test_the_read_path_cannot_write(home: Path, tmp_path: Path, shop: Shop) -> N
 
 def test_writes_need_rw_and_the_rw_secret(home: Path, tmp_path: Path, shop: Shop) -> None:
     apply(tmp_path, depot_yaml(shop, name="readonly"))  # an r secret only
-    code, _, err = query("INSERT INTO readonly.public.customers VALUES (1, 'x')", "--acl", "rw")
+    code, _, err = query(
+        "INSERT INTO readonly.public.customers VALUES (1, 'x', 'x', 'x')", "--acl", "rw"
+    )
     assert code == 5 and "no rw secret" in err, err
     apply(tmp_path, depot_yaml(shop, name="writable", rw=True))
     table = f"copy_{uuid.uuid4().hex[:6]}"

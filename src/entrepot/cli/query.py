@@ -223,6 +223,11 @@ def sql_shell(
 
     Statements end with `;`. Tab completes depots, schemas, tables and columns from the
     catalog. `.exit` or Ctrl-D leaves; Ctrl-C cancels the running statement.
+
+    \b
+    Examples:
+      entrepot sql
+      echo "SELECT count(*) FROM postgres.public.orders;" | entrepot sql
     """
     from entrepot.config import load_settings
 

@@ -124,7 +124,7 @@ class Engine:
         self._rows: dict[str, ResourceRow] | None = None
         self._con: duckdb.DuckDBPyConnection | None = None
         self._attached: dict[str, Depot] = {}
-        self._lock = threading.Lock()
+        self._read_only: dict[str, str] = {}  # with --acl rw: depots that stay read-only, why
 
     # --- public ---------------------------------------------------------------------------
 
@@ -225,9 +225,10 @@ class Engine:
         for depot, collection, dataset in sorted(datasets):
             self._ensure_view(depot, collection, dataset)
         # `dataos-path://depot:collection/path` literals become the object store's URL.
-        return [self._paths(s) for s in statements]
+        return [self._paths(s, reads) for s, reads in statements]
 
-    def _classify(self, text: str) -> list[str]:
+    def _classify(self, text: str) -> list[tuple[str, bool]]:
+        """The statements and whether each only reads; refuses what the rules forbid."""
         import duckdb
 
         parser = duckdb.connect(":memory:", config=_base_config())
@@ -260,16 +261,21 @@ class Engine:
                     f"{word} writes, and queries are read-only by default",
                     hint="writing needs --acl rw and the depot's rw secret",
                 )
-            out.append(statement.query.strip())
+            out.append((statement.query.strip(), kind in reading))
         return out
 
-    def _paths(self, statement: str) -> str:
+    def _paths(self, statement: str, reads: bool) -> str:
         def literal(value: str) -> str | None:
             if not value.startswith("dataos-path://"):
                 return None
             from entrepot.catalog.model import Address
 
             address = Address.parse("dataos://" + value[len("dataos-path://") :])
+            if not reads and address.depot in self._read_only:
+                raise RefusedError(
+                    f"{self._read_only[address.depot]}, so it cannot be written",
+                    hint="writing needs the depot's owner and an instance secret with acl: rw",
+                )
             depot = self._attached[address.depot]
             path = "/".join(p for p in (address.collection, address.dataset) if p)
             return sqltext.quote_literal(self._object_url(depot, address.collection, path))
@@ -353,17 +359,22 @@ class Engine:
                 f"depot '{name}' has the name of one of DuckDB's own catalogs",
                 hint="query it through a depot of another name",
             )
-        writable = self.options.acl == "rw"
-        if writable:
-            self._authorize_write(row)
+        # With --acl rw, a depot is writable when the user may write it and it has an rw
+        # secret; the others are still readable (attached read-only, with their r secret), so
+        # `INSERT INTO lake... SELECT ... FROM crm...` works; writing them is refused below.
+        writable = False
+        purpose = f"query of depot {name}"
+        if self.options.acl == "rw":
+            why_not = self._write_refusal(row)
+            if why_not is None:
+                conn = self.service.resolve_connection(row, "rw", purpose)
+                writable = bool(conn.secret_names)
+                why_not = None if writable else f"depot '{name}' has no rw secret"
+            if why_not is not None:
+                self._read_only[name] = why_not
         try:
-            conn = self.service.resolve_connection(row, self.options.acl, f"query of depot {name}")
-            if writable and not conn.secret_names:
-                raise RefusedError(
-                    f"depot '{name}' has no rw secret, so it cannot be written",
-                    hint="add an instance secret with acl: rw to the depot, or query without "
-                    "--acl rw",
-                )
+            if not writable:
+                conn = self.service.resolve_connection(row, "r", purpose)
             rendering = connector.duckdb(conn)
         except MissingCredential as exc:
             raise RefusedError(
@@ -400,15 +411,14 @@ class Engine:
         con.execute(f"ATTACH ':memory:' AS {catalog}")
         return Depot(name, "objects", base_url=base, root_url=root)
 
-    def _authorize_write(self, row: ResourceRow) -> None:
-        """Writes need the depot's owner (policies for others come with the server)."""
+    def _write_refusal(self, row: ResourceRow) -> str | None:
+        """Why the acting user may not write this depot, or None. Locally: its owner writes
+        (the server's policies decide for everyone else)."""
         user = self.service.user
         owner = row.owner or user
         if owner != user:
-            raise RefusedError(
-                f"user '{user}' may not write to depot '{row.name}' (owned by '{owner}')",
-                hint="ask its owner, or query without --acl rw",
-            )
+            return f"user '{user}' may not write to depot '{row.name}' (owned by '{owner}')"
+        return None
 
     # --- object-storage datasets as views -------------------------------------------------
 
@@ -495,6 +505,12 @@ class Engine:
                     hint="raise the limit with --timeout SECONDS",
                 )
             return QueryError("the statement was cancelled", exit_code=ExitCode.RUN_FAILED)
+        lowered = text.lower()
+        if self._read_only and ("read-only" in lowered or "read only" in lowered):
+            return RefusedError(
+                "; ".join(f"{why}, so it cannot be written" for why in self._read_only.values()),
+                hint="writing needs the depot's owner and an instance secret with acl: rw",
+            )
         if isinstance(exc, duckdb.PermissionException):
             return RefusedError(
                 text,
