@@ -181,3 +181,77 @@ def test_get_does_not_create_a_store(home: Path) -> None:
     assert result.exit_code == 0
     assert "no depots found owned by you" in result.stderr
     assert not (home / "entrepot.db").exists()
+
+
+def test_catalog_merge_writes_alike_on_both_stores(backend: str) -> None:
+    """merge_scan's bulk writes (stdlib sqlite3 on SQLite, SQLAlchemy elsewhere): added,
+    altered (with its history), stats-only refreshes, deletions; and a dataset whose stored
+    details only differ in serialisation (an older catalog's JSON) is no change."""
+    from sqlalchemy import select, update
+
+    from entrepot.catalog.merge import MergeOptions, merge_scan
+    from entrepot.catalog.model import Dataset, ScanResult
+    from entrepot.store.tables import catalog_change, catalog_dataset
+
+    def dataset(name: str, columns: list[str], rows: int = 1) -> Dataset:
+        cols = [{"name": c, "type": "text", "comment": "é"} for c in columns]
+        return Dataset("s", name, "table", f"table {name}", {"rows": rows, "columns": cols})
+
+    store = Store(load_settings())
+    try:
+
+        def merge(*datasets: Dataset) -> dict[str, int]:
+            with store.transaction() as conn:
+                scan = ScanResult(list(datasets), ["s"])
+                options = MergeOptions(mark_deleted=True, force=True)
+                merged = merge_scan(
+                    conn,
+                    source="src",
+                    depot="dep",
+                    source_type="postgresql",
+                    scan=scan,
+                    options=options,
+                    run_id=None,
+                    now="2026-01-01T00:00:00.000Z",
+                )
+            return {k: v for k, v in merged.counts().items() if v}
+
+        a, b, c = dataset("a", ["x"]), dataset("b", ["x"]), dataset("c", ["x"])
+        assert merge(a, b, c) == {"added": 3}
+        with store.transaction() as conn:  # c as an older catalog serialised it
+            conn.execute(
+                update(catalog_dataset)
+                .where(catalog_dataset.c.name == "c")
+                .values(
+                    details=json.dumps({"columns": c.details["columns"]}),
+                    fingerprint="0" * 56,
+                )
+            )
+        counts = merge(dataset("a", ["x", "y"]), dataset("b", ["x"], rows=7), c)
+        assert counts == {"altered": 1, "unchanged": 2}
+        assert merge(dataset("a", ["x", "y"])) == {"unchanged": 1, "deleted": 2}
+        with store.engine.connect() as conn:
+            rows = {r.name: r for r in conn.execute(select(catalog_dataset))}
+            history = [
+                (r.name, r.change, json.loads(r.detail))
+                for r in conn.execute(select(catalog_change).order_by(catalog_change.c.id))
+            ]
+        assert json.loads(rows["a"].details)["columns"][1] == {
+            "name": "y",
+            "type": "text",
+            "comment": "é",
+        }
+        assert json.loads(rows["b"].stats)["rows"] == 7
+        assert (rows["a"].deleted, rows["b"].deleted, rows["c"].deleted) == (False, True, True)
+        assert [(name, change) for name, change, _ in history] == [
+            ("a", "added"),
+            ("b", "added"),
+            ("c", "added"),
+            ("a", "altered"),
+            ("b", "removed"),
+            ("c", "removed"),
+        ]
+        assert history[0][2] == {"kind": "table"}
+        assert history[3][2]["columns_added"] == ["y"]
+    finally:
+        store.close()

@@ -14,7 +14,8 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, insert, select, update
+import orjson
+from sqlalchemy import Connection, Table, bindparam, insert, select, update
 
 from entrepot.catalog.model import Dataset, ScanFilters, ScanResult
 from entrepot.store.tables import catalog_change, catalog_dataset, catalog_source
@@ -55,6 +56,20 @@ class MergeResult:
 
 STATS = ("rows", "size", "modified")  # change without a change of structure
 STRUCTURE_CHARS = 40
+# datetimes and dataclasses go through `default=str`, as with json.dumps; keys need not be str.
+_ORJSON = (
+    orjson.OPT_NON_STR_KEYS | orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_PASSTHROUGH_DATACLASS
+)
+
+
+def _dumps(value: Any) -> bytes:
+    """Compact UTF-8 JSON. orjson serialises 10,000 datasets' details (24 MB) ten times faster
+    than json.dumps; what it refuses (integers beyond 64 bits) falls back to json.dumps."""
+    try:
+        return orjson.dumps(value, default=str, option=_ORJSON)
+    except orjson.JSONEncodeError:
+        text = json.dumps(value, default=str, separators=(",", ":"), ensure_ascii=False)
+        return text.encode()
 
 
 def _body(dataset: Dataset) -> tuple[str, str, str]:
@@ -64,15 +79,15 @@ def _body(dataset: Dataset) -> tuple[str, str, str]:
     change of structure (a column, a key, a comment) is a change in the history. One
     serialisation each: connectors build their dicts in a fixed order, so no key sorting.
     """
-    structure = {k: v for k, v in dataset.details.items() if k not in STATS}
-    text = json.dumps(structure, default=str)
-    stats = json.dumps({k: dataset.details.get(k) for k in STATS}, default=str)
-
-    def sha1(value: str) -> str:
-        return hashlib.sha1(value.encode(), usedforsecurity=False).hexdigest()
-
-    head = sha1(f"{dataset.kind}\x1f{dataset.description or ''}\x1f{text}")
-    return text, stats, head + sha1(stats)[:16]
+    details = dataset.details
+    text = _dumps({k: v for k, v in details.items() if k not in STATS})
+    stats = _dumps({k: details.get(k) for k in STATS})
+    head = hashlib.sha1(
+        f"{dataset.kind}\x1f{dataset.description or ''}\x1f".encode(), usedforsecurity=False
+    )
+    head.update(text)
+    tail = hashlib.sha1(stats, usedforsecurity=False).hexdigest()[:16]
+    return text.decode(), stats.decode(), head.hexdigest() + tail
 
 
 def merge_unchanged(
@@ -98,6 +113,61 @@ def stored_signature(conn: Connection, source: str) -> str | None:
     return str(value) if value else None
 
 
+# The columns merge_scan writes, in the order of its rows (tuples: 10,000 of them are built).
+_VALUES = (
+    "kind",
+    "description",
+    "search_text",
+    "details",
+    "stats",
+    "fingerprint",
+    "deleted",
+    "deleted_at",
+    "updated_at",
+)
+_INSERT = ("source", "depot", "collection", "name", "created_at", *_VALUES)
+_CHANGE = ("source", "collection", "name", "at", "run_id", "change", "detail")
+
+
+def _sqlite(conn: Connection) -> Any:
+    """The stdlib sqlite3 connection under `conn` (same transaction), or None on other stores.
+
+    Bulk writes go through its executemany: SQLAlchemy's insertmanyvalues costs as much again
+    as the writing itself for 10,000 rows."""
+    if conn.dialect.name != "sqlite" or conn.dialect.driver != "pysqlite":
+        return None
+    return conn.connection.driver_connection
+
+
+def _write_many(
+    conn: Connection, raw: Any, table: Table, columns: tuple[str, ...], rows: list[tuple[Any, ...]]
+) -> None:
+    """INSERT rows (tuples in the order of `columns`) into `table`."""
+    if not rows:
+        return
+    if raw is not None:
+        marks = ", ".join("?" * len(columns))
+        raw.executemany(f"INSERT INTO {table.name} ({', '.join(columns)}) VALUES ({marks})", rows)
+    else:
+        conn.execute(insert(table), [dict(zip(columns, row, strict=True)) for row in rows])
+
+
+def _update_many(conn: Connection, raw: Any, rows: list[tuple[Any, ...]]) -> None:
+    """UPDATE catalog_dataset: each row is (*_VALUES, id)."""
+    if not rows:
+        return
+    if raw is not None:
+        sets = ", ".join(f"{column} = ?" for column in _VALUES)
+        raw.executemany(f"UPDATE catalog_dataset SET {sets} WHERE id = ?", rows)
+    else:
+        conn.execute(
+            update(catalog_dataset)
+            .where(catalog_dataset.c.id == bindparam("_id"))
+            .values({k: bindparam(k) for k in _VALUES}),
+            [{**dict(zip(_VALUES, row, strict=False)), "_id": row[-1]} for row in rows],
+        )
+
+
 def merge_scan(
     conn: Connection,
     *,
@@ -110,6 +180,7 @@ def merge_scan(
     now: str,
 ) -> MergeResult:
     result = MergeResult()
+    raw = _sqlite(conn)
     existing = {
         (row.collection, row.name): row
         for row in conn.execute(
@@ -122,63 +193,53 @@ def merge_scan(
             ).where(catalog_dataset.c.source == source)
         )
     }
-    inserts: list[dict[str, Any]] = []
-    updates: list[dict[str, Any]] = []
-    changes: list[dict[str, Any]] = []
-    altered_ids: dict[int, Dataset] = {}
+    inserts: list[tuple[Any, ...]] = []
+    updates: list[tuple[Any, ...]] = []
+    changes: list[tuple[Any, ...]] = []
+    altered: dict[int, tuple[Dataset, tuple[Any, ...]]] = {}
     seen: set[tuple[str, str]] = set()
+    added = _dumps({"kind": "table"}).decode()  # the detail of most "added" changes
     for dataset in scan.datasets:
         key = (dataset.collection, dataset.name)
         seen.add(key)
         details, stats, digest = _body(dataset)
         row = existing.get(key)
-        values = {
-            "kind": dataset.kind,
-            "description": dataset.description,
-            "search_text": dataset.search_text(),
-            "details": details,
-            "stats": stats,
-            "fingerprint": digest,
-            "deleted": False,
-            "deleted_at": None,
-            "updated_at": now,
-        }
+        values = (
+            dataset.kind,
+            dataset.description,
+            dataset.search_text(),
+            details,
+            stats,
+            digest,
+            False,
+            None,
+            now,
+        )
         if row is None:
-            inserts.append(
-                {
-                    **values,
-                    "source": source,
-                    "depot": depot,
-                    "collection": dataset.collection,
-                    "name": dataset.name,
-                    "created_at": now,
-                }
-            )
-            changes.append(_change(source, key, now, run_id, "added", {"kind": dataset.kind}))
+            inserts.append((source, depot, dataset.collection, dataset.name, now, *values))
+            detail = added if dataset.kind == "table" else _detail({"kind": dataset.kind})
+            changes.append((source, *key, now, run_id, "added", detail))
             result.added += 1
         elif row.deleted:
-            updates.append({"_id": row.id, **values})
+            updates.append((*values, row.id))
             changes.append(_change(source, key, now, run_id, "restored", {}))
             result.restored += 1
         elif row.fingerprint[:STRUCTURE_CHARS] != digest[:STRUCTURE_CHARS]:
-            updates.append({"_id": row.id, **values})
-            altered_ids[row.id] = dataset
-            result.altered += 1
+            altered[row.id] = (dataset, (*values, row.id))
         else:
             if row.fingerprint != digest:  # statistics only: refresh, no history
-                updates.append({"_id": row.id, **values})
+                updates.append((*values, row.id))
             result.unchanged += 1
-    if altered_ids:
-        changes.extend(_alterations(conn, source, altered_ids, now, run_id))
-    if updates:
-        conn.execute(
-            update(catalog_dataset)
-            .where(catalog_dataset.c.id == bindparam("_id"))
-            .values({k: bindparam(k) for k in updates[0] if k != "_id"}),
-            updates,
-        )
-    if inserts:
-        conn.execute(insert(catalog_dataset), inserts)
+    if altered:
+        for change in _alterations(conn, source, altered, now, run_id):
+            if change is None:  # the same structure, serialised differently before: no history
+                result.unchanged += 1
+            else:
+                changes.append(change)
+                result.altered += 1
+        updates.extend(update for _, update in altered.values())
+    _update_many(conn, raw, updates)
+    _write_many(conn, raw, catalog_dataset, _INSERT, inserts)
 
     active = [row for key, row in existing.items() if not row.deleted]
     missing = [
@@ -204,8 +265,7 @@ def merge_scan(
             )
             changes.extend(_change(source, key, now, run_id, "removed", {}) for key, _ in missing)
             result.deleted = len(missing)
-    if changes:
-        conn.execute(insert(catalog_change), changes)
+    _write_many(conn, raw, catalog_change, _CHANGE, changes)
     # Held-back deletions must be looked at again next time: no shortcut past them.
     signature = None if result.held_back else scan.signature
     _touch_source(conn, source, depot, source_type, run_id, now, signature=signature)
@@ -222,41 +282,52 @@ def _in_scope(key: tuple[str, str], scan: ScanResult, options: MergeOptions) -> 
     return collection in scan.collections or not options.filters.schemas.matches(collection)
 
 
+def _detail(detail: Any) -> str:
+    return orjson.dumps(detail, option=orjson.OPT_SORT_KEYS).decode()
+
+
 def _change(
     source: str, key: tuple[str, str], at: str, run_id: int | None, change: str, detail: Any
-) -> dict[str, Any]:
-    return {
-        "source": source,
-        "collection": key[0],
-        "name": key[1],
-        "at": at,
-        "run_id": run_id,
-        "change": change,
-        "detail": json.dumps(detail, sort_keys=True),
-    }
+) -> tuple[Any, ...]:
+    """A catalog_change row, in the order of _CHANGE."""
+    return (source, key[0], key[1], at, run_id, change, _detail(detail))
 
 
 def _alterations(
     conn: Connection,
     source: str,
-    altered: dict[int, Dataset],
+    altered: dict[int, tuple[Dataset, tuple[Any, ...]]],
     now: str,
     run_id: int | None,
-) -> list[dict[str, Any]]:
-    """Column-level history for datasets whose fingerprint changed: one bulk read."""
-    old: dict[int, dict[str, Any]] = {}
+) -> list[tuple[Any, ...] | None]:
+    """Column-level history for datasets whose fingerprint changed: one bulk read. None for a
+    dataset whose stored structure equals the new one (only its serialisation differs: a
+    catalog written before the compact JSON), which is rewritten without a change."""
+    old: dict[int, Any] = {}
     ids = sorted(altered)
     for start in range(0, len(ids), 500):
         chunk = ids[start : start + 500]
         for row in conn.execute(
-            select(catalog_dataset.c.id, catalog_dataset.c.details).where(
-                catalog_dataset.c.id.in_(chunk)
-            )
+            select(
+                catalog_dataset.c.id,
+                catalog_dataset.c.kind,
+                catalog_dataset.c.description,
+                catalog_dataset.c.details,
+            ).where(catalog_dataset.c.id.in_(chunk))
         ):
-            old[row.id] = json.loads(row.details)
-    changes = []
-    for dataset_id, dataset in altered.items():
-        detail = diff_details(old.get(dataset_id, {}), dataset.details)
+            old[row.id] = row
+    changes: list[tuple[Any, ...] | None] = []
+    for dataset_id, (dataset, values) in altered.items():
+        before = old.get(dataset_id)
+        previous = json.loads(before.details) if before is not None else {}
+        if (
+            before is not None
+            and (before.kind, before.description) == (dataset.kind, dataset.description)
+            and previous == json.loads(values[_VALUES.index("details")])
+        ):
+            changes.append(None)
+            continue
+        detail = diff_details(previous, dataset.details)
         key = (dataset.collection, dataset.name)
         changes.append(_change(source, key, now, run_id, "altered", detail))
     return changes
