@@ -127,6 +127,22 @@ def main() -> int:
     run(["entrepot", "catalog", "ls", "dataos://postgres:public"], env)
     run(["entrepot", "catalog", "ls", "dataos://thirdparty:large_dataset_20200511"], env)
     run(["entrepot", "catalog", "show", "dataos://postgres:public/order_items"], env)
+    step("Query in place: PostgreSQL orders joined with the Azure drop zone's parquet sales")
+    run(
+        [
+            "entrepot",
+            "query",
+            "SELECT s.region, o.status, count(*) AS orders, round(sum(s.amount), 2) AS amount "
+            "FROM postgres.public.orders o "
+            "JOIN thirdparty.large_dataset_20200511.sales s ON s.order_id = o.id "
+            "GROUP BY ALL ORDER BY s.region, o.status",
+        ],
+        env,
+    )
+    run(
+        ["entrepot", "query", 'SELECT * FROM "dataos://thirdparty:large_dataset_20200511/stores"'],
+        env,
+    )
     step("the secret's details: key names only, never values")
     run(["entrepot", "get", "-t", "instance-secret", "-n", "postgres-r", "-d"], env)
     print(f"\nThe demo's store is {home}; try: ENTREPOT_HOME={home} entrepot get -a")
