@@ -17,7 +17,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from scripts.services import AzuriteServer
+from scripts.services import AzuriteServer, MariaDBServer
 from tests.conftest import SalesDatabase, run_cli, write
 
 WRITER = "query_writer"
@@ -391,3 +391,56 @@ workflow:
     assert completer.candidates("shop.pu") == ["shop.public"]
     assert completer.candidates("shop.public.cu") == ["shop.public.customers"]
     assert completer.candidates("shop.public.customers.em") == ["shop.public.customers.email"]
+
+
+def test_mysql_depot_joins_postgres(
+    home: Path, tmp_path: Path, shop: Shop, mariadb: MariaDBServer
+) -> None:
+    """A MySQL (MariaDB) depot is a catalog whose schemas are its databases; read-only too."""
+    database = f"crm_{uuid.uuid4().hex[:8]}"
+    mariadb.sql(
+        f"""
+        CREATE DATABASE {database};
+        CREATE TABLE {database}.tiers (customer_id INT PRIMARY KEY, tier VARCHAR(10));
+        INSERT INTO {database}.tiers VALUES (1, 'gold'), (2, 'free'), (4, 'gold');
+        CREATE USER IF NOT EXISTS 'crm_user'@'%' IDENTIFIED BY 'Crm-User-1';
+        GRANT ALL PRIVILEGES ON {database}.* TO 'crm_user'@'%';
+        """
+    )
+    try:
+        apply(
+            tmp_path,
+            depot_yaml(shop)
+            + f"""---
+name: crm-r
+version: v1
+type: instance-secret
+instance-secret:
+  type: key-value-properties
+  acl: r
+  data: {{username: crm_user, password: Crm-User-1}}
+---
+name: crm
+version: v2alpha
+type: depot
+depot:
+  type: mysql
+  secrets: [{{name: crm-r, allkeys: true}}]
+  mysql: {{host: {mariadb.host}, port: {mariadb.port}}}
+""",
+        )
+        rows = as_json(
+            f"SELECT c.name FROM shop.public.customers c JOIN crm.{database}.tiers t "
+            "ON t.customer_id = c.id WHERE t.tier = 'gold' ORDER BY c.id"
+        )
+        assert rows == [{"name": "name 1"}, {"name": "name 4"}]
+        for sql in (
+            f"INSERT INTO crm.{database}.tiers VALUES (9, 'x')",
+            f"CALL mysql_execute('crm', 'DROP TABLE {database}.tiers')",
+            f"SELECT * FROM mysql_query('crm', 'SELECT * FROM {database}.tiers')",
+        ):
+            code, _, err = query(sql)
+            assert code == 5, (sql, err)
+        assert mariadb.sql(f"SELECT count(*) FROM {database}.tiers").split()[-1] == "3"
+    finally:
+        mariadb.sql(f"DROP DATABASE {database}")
