@@ -17,7 +17,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from scripts.services import AzuriteServer, MariaDBServer
+from scripts.services import AzuriteServer, MariaDBServer, S3Server
 from tests.conftest import SalesDatabase, run_cli, write
 
 WRITER = "query_writer"
@@ -444,3 +444,62 @@ depot:
         assert mariadb.sql(f"SELECT count(*) FROM {database}.tiers").split()[-1] == "3"
     finally:
         mariadb.sql(f"DROP DATABASE {database}")
+
+
+def test_s3_and_local_folder_depots(home: Path, tmp_path: Path, s3: S3Server) -> None:
+    """httpfs over moto's S3 (signature checked) and a `file` depot: the same tables."""
+    import boto3
+
+    bucket = f"lake-{uuid.uuid4().hex[:8]}"
+    client = boto3.client(
+        "s3", endpoint_url=s3.endpoint_url, region_name=s3.region,
+        aws_access_key_id=s3.access_key_id, aws_secret_access_key=s3.secret_access_key,
+    )  # fmt: skip
+    client.create_bucket(Bucket=bucket)
+    buffer = io.BytesIO()
+    pq.write_table(pa.table({"id": [1, 2, 3], "amount": [1.5, 2.5, 3.5]}), buffer)
+    client.put_object(Bucket=bucket, Key="landing/sales/part-0.parquet", Body=buffer.getvalue())
+    folder = tmp_path / "files" / "landing"
+    folder.mkdir(parents=True)
+    (folder / "stores.csv").write_text("store_id,city\n1,Lyon\n2,Lille\n")
+    apply(
+        tmp_path,
+        f"""name: lake-r
+version: v1
+type: instance-secret
+instance-secret:
+  type: key-value-properties
+  acl: r
+  data: {{awsaccesskeyid: {s3.access_key_id}, awssecretaccesskey: "{s3.secret_access_key}"}}
+---
+name: lake
+version: v2alpha
+type: depot
+depot:
+  type: s3
+  secrets: [{{name: lake-r, allkeys: true}}]
+  s3: {{bucket: {bucket}, relativePath: landing, endpoint: "{s3.endpoint_url}"}}
+---
+name: local
+version: v2alpha
+type: depot
+depot:
+  type: file
+  file: {{path: "{tmp_path / "files"}", relativePath: landing}}
+""",
+    )
+    rows = as_json(
+        "SELECT s.id, s.amount, l.city FROM lake.landing.sales s "
+        "LEFT JOIN local.landing.stores l ON l.store_id = s.id ORDER BY s.id"
+    )
+    assert rows == [
+        {"id": 1, "amount": 1.5, "city": "Lyon"},
+        {"id": 2, "amount": 2.5, "city": "Lille"},
+        {"id": 3, "amount": 3.5, "city": None},
+    ]
+    # The local depot's folder is readable; its neighbours are not.
+    (tmp_path / "files" / "private.csv").write_text("a\n1\n")
+    code, _, err = query(
+        f"SELECT * FROM read_csv('{tmp_path / 'files' / 'private.csv'}'), local.landing.stores"
+    )
+    assert code == 5 and "Permission" in err

@@ -222,8 +222,13 @@ class Engine:
                     "writing needs --acl rw",
                 )
         self._ensure(sorted(named))
-        for depot, collection, dataset in sorted(datasets):
-            self._ensure_view(depot, collection, dataset)
+        import duckdb
+
+        try:
+            for depot, collection, dataset in sorted(datasets):
+                self._ensure_view(depot, collection, dataset)
+        except duckdb.Error as exc:
+            raise self._error(exc, None) from None
         # `dataos-path://depot:collection/path` literals become the object store's URL.
         return [self._paths(s, reads) for s, reads in statements]
 
@@ -471,17 +476,18 @@ class Engine:
     def _discover(self, depot: Depot, collection: str, dataset: str) -> tuple[str | None, str]:
         assert self._con is not None
         folder = self._object_url(depot, collection, f"{collection}/{dataset}")
+        parent = folder.rsplit("/", 1)[0]
+        try:  # one listing of the collection (a glob without wildcards is not a listing)
+            rows = self._con.execute("SELECT file FROM glob(?)", [f"{parent}/**/*"]).fetchall()
+        except Exception:  # outside the sandbox, or the store refuses: not found
+            rows = []
+        files = [str(row[0]) for row in rows]
         for fmt, suffixes in SUFFIXES.items():
             for suffix in suffixes:
-                for candidate in (f"{folder}.{suffix}", f"{folder}/**/*.{suffix}"):
-                    try:
-                        hit = self._con.execute(
-                            "SELECT file FROM glob(?) LIMIT 1", [candidate]
-                        ).fetchone()
-                    except Exception:  # outside the sandbox, or the store refuses: not found
-                        hit = None
-                    if hit:
-                        return candidate, fmt
+                if f"{folder}.{suffix}" in files:
+                    return f"{folder}.{suffix}", fmt
+                if any(f.startswith(f"{folder}/") and f.endswith(f".{suffix}") for f in files):
+                    return f"{folder}/**/*.{suffix}", fmt
         return None, "parquet"
 
     # --- limits and errors ----------------------------------------------------------------
