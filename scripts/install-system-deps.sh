@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs what the tests and the demo need outside the venv, when it is missing: PostgreSQL and
-# MariaDB (server and client) with apt, and Azurite (package.json, package-lock.json) with npm.
+# MariaDB (server and client) and the PostgreSQL JDBC driver (for Spark) with apt, and Azurite
+# (package.json, package-lock.json) with npm.
 # Debian/Ubuntu with apt (as root, or with sudo); elsewhere it says what to install.
 # Idempotent, and silent when everything is there.
 set -euo pipefail
@@ -25,11 +26,14 @@ fi
 if ! has_program mariadb || ! has_program mariadb-admin; then
   need+=(mariadb-client)
 fi
+# The PostgreSQL JDBC driver for Spark reads (tests/test_spark.py; pyspark needs Java 17+).
+[[ -f /usr/share/java/postgresql.jar ]] || need+=(libpostgresql-jdbc-java)
 
 if [[ ${#need[@]} -gt 0 ]]; then
   if ! command -v apt-get >/dev/null 2>&1; then
     echo "please install: ${need[*]} (PostgreSQL server binaries: initdb, pg_ctl, postgres;" \
-      "MariaDB: mariadbd, mariadb-install-db, mariadb, mariadb-admin)" >&2
+      "MariaDB: mariadbd, mariadb-install-db, mariadb, mariadb-admin;" \
+      "the PostgreSQL JDBC driver at /usr/share/java/postgresql.jar)" >&2
     exit 1
   fi
   SUDO=""

@@ -156,9 +156,27 @@ class AzureConnector(ObjectStoreConnector):
         }
 
     def spark(self, conn: ResolvedConnection) -> dict[str, str]:
+        """hadoop-azure: the account key under the account's own configuration key (so depots
+        of several accounts share one session), and the container's URI (abfss on the `dfs`
+        endpoint, wasbs on `blob`)."""
+        from urllib.parse import urlparse
+
+        from entrepot.errors import EntrepotError
+
         cfg = _config(conn)
-        suffix = cfg.endpointSuffix or "core.windows.net"
+        suffix = cfg.endpointSuffix or conn.optional("azureendpointsuffix") or "core.windows.net"
         host = "dfs" if conn.source_type == "abfss" else "blob"
+        if cfg.endpoint:  # hadoop-azure takes the account's host name, not an endpoint URL
+            name = urlparse(cfg.endpoint).hostname or ""
+            account, _, rest = name.partition(".")
+            kind, _, endpoint_suffix = rest.partition(".")
+            if account != cfg.account or kind not in ("blob", "dfs") or not endpoint_suffix:
+                raise EntrepotError(
+                    f"depot '{conn.depot}': hadoop-azure cannot use the endpoint {cfg.endpoint}",
+                    hint="Spark reaches Azure accounts as <account>.dfs|blob.<suffix>; set "
+                    "endpointSuffix instead of endpoint (emulators such as Azurite: not supported)",
+                )
+            suffix = endpoint_suffix
         return {
             f"fs.azure.account.key.{cfg.account}.{host}.{suffix}": conn.require(*KEY),
             "path": f"{conn.source_type}://{cfg.container}@{cfg.account}.{host}.{suffix}/"

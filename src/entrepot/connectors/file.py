@@ -124,7 +124,9 @@ class FileConnector(Connector):
         return {"type": "file", "secret": {}, "path": str(root(conn))}
 
     def spark(self, conn: ResolvedConnection) -> dict[str, str]:
-        return {"path": f"file://{root(conn)}"}
+        """The folder as an absolute file: URI with a trailing slash (Spark resolves relative
+        paths against its own working directory, not the caller's)."""
+        return {"path": f"file://{root(conn).resolve()}/"}
 
 
 CONNECTOR = FileConnector()

@@ -179,8 +179,33 @@ class GcsConnector(ObjectStoreConnector):
         return {"type": "gcs", "secret": {}, "path": f"gs://{cfg.bucket}/{prefix_of(conn)}"}
 
     def spark(self, conn: ResolvedConnection) -> dict[str, str]:
+        """The GCS connector for Hadoop: the service account's key inline (email, key id,
+        private key; no key file to ship to executors), else anonymous access; `endpoint`
+        as the storage root URL (emulators)."""
         cfg = _config(conn)
-        return {"path": f"gs://{cfg.bucket}/{prefix_of(conn)}"}
+        info = service_account(conn)
+        out: dict[str, str] = {}
+        project = conn.optional("projectid", "project") or (info or {}).get("project_id")
+        if project:
+            out["fs.gs.project.id"] = str(project)
+        if info is not None:
+            out.update(
+                {
+                    "fs.gs.auth.type": "SERVICE_ACCOUNT_JSON_KEYFILE",
+                    "google.cloud.auth.service.account.enable": "true",
+                    "fs.gs.auth.service.account.email": str(info.get("client_email", "")),
+                    "fs.gs.auth.service.account.private.key.id": str(
+                        info.get("private_key_id", "")
+                    ),
+                    "fs.gs.auth.service.account.private.key": str(info.get("private_key", "")),
+                }
+            )
+        else:
+            out["fs.gs.auth.type"] = "UNAUTHENTICATED"
+        if cfg.endpoint:
+            out["fs.gs.storage.root.url"] = cfg.endpoint.rstrip("/") + "/"
+        out["path"] = f"gs://{cfg.bucket}/{prefix_of(conn)}"
+        return out
 
 
 CONNECTOR = GcsConnector()

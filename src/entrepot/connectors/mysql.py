@@ -312,9 +312,15 @@ class MysqlConnector(Connector):
         return {"type": "mysql", "secret": secret, "read_only": conn.acl == "r"}
 
     def spark(self, conn: ResolvedConnection) -> dict[str, str]:
+        """Spark's JDBC options (MySQL Connector/J); the depot's `params` become URL
+        parameters."""
+        from urllib.parse import quote, urlencode
+
         cfg = _config(conn)
+        params = {str(k): str(v) for k, v in (cfg.params or {}).items()}
+        query = f"?{urlencode(params, quote_via=quote)}" if params else ""
         return {
-            "url": f"jdbc:mysql://{cfg.host}:{cfg.port}/{cfg.database or ''}",
+            "url": f"jdbc:mysql://{cfg.host}:{cfg.port}/{quote(cfg.database or '')}{query}",
             "driver": "com.mysql.cj.jdbc.Driver",
             "user": conn.require("username", "user"),
             "password": conn.require("password"),

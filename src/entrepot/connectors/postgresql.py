@@ -318,13 +318,29 @@ class PostgresConnector(Connector):
         }
 
     def spark(self, conn: ResolvedConnection) -> dict[str, str]:
+        """Spark's JDBC options. The depot's `params` (sslmode, ...) become URL parameters, which
+        pgJDBC reads under libpq's names; `sslrootcert` is left out (a path on this machine means
+        nothing on executors). Keys Spark does not know reach the driver as connection
+        properties: with `acl: r` the session is read-only at the source, as for psycopg."""
+        from urllib.parse import quote, urlencode
+
         cfg = _config(conn)
-        return {
-            "url": f"jdbc:postgresql://{cfg.host}:{cfg.port}/{cfg.database}",
+        params = {str(k): str(v) for k, v in (cfg.params or {}).items() if k != "sslrootcert"}
+        options = params.pop("options", "")
+        if conn.acl == "r":
+            options = f"{options} -c default_transaction_read_only=on".strip()
+        name = params.pop("application_name", "entrepot")
+        query = f"?{urlencode(params, quote_via=quote)}" if params else ""
+        out = {
+            "url": f"jdbc:postgresql://{cfg.host}:{cfg.port}/{quote(cfg.database)}{query}",
             "driver": "org.postgresql.Driver",
             "user": conn.require("username", "user"),
             "password": conn.require("password"),
+            "ApplicationName": name,
         }
+        if options:
+            out["options"] = options
+        return out
 
     def trino(self, conn: ResolvedConnection, env_prefix: str) -> dict[str, str]:
         """Trino's PostgreSQL connector (trino.io/docs/current/connector/postgresql.html).

@@ -157,14 +157,30 @@ class S3Connector(ObjectStoreConnector):
         return {"type": "s3", "secret": secret, "path": f"s3://{cfg.bucket}/{prefix_of(conn)}"}
 
     def spark(self, conn: ResolvedConnection) -> dict[str, str]:
+        """S3A, configured per bucket (`fs.s3a.bucket.<bucket>.*`) so depots on other buckets
+        keep their own credentials in one session. Without keys in the secret, nothing is set
+        and S3A uses its default credential chain."""
         cfg = _config(conn)
-        out = {
-            "fs.s3a.access.key": conn.optional(*ACCESS_KEY) or "",
-            "fs.s3a.secret.key": conn.optional(*SECRET_KEY) or "",
-            "path": f"s3a://{cfg.bucket}/{prefix_of(conn)}",
-        }
+        base = f"fs.s3a.bucket.{cfg.bucket}"
+        out: dict[str, str] = {}
+        access, secret = conn.optional(*ACCESS_KEY), conn.optional(*SECRET_KEY)
+        if access and secret:
+            out[f"{base}.access.key"] = access
+            out[f"{base}.secret.key"] = secret
+            token = conn.optional("awssessiontoken", "sessiontoken", "aws_session_token")
+            if token:
+                out[f"{base}.session.token"] = token
+                out[f"{base}.aws.credentials.provider"] = (
+                    "org.apache.hadoop.fs.s3a.TemporaryAWSCredentialsProvider"
+                )
+        if cfg.region:
+            out[f"{base}.endpoint.region"] = cfg.region
         if cfg.endpoint:
-            out.update({"fs.s3a.endpoint": cfg.endpoint, "fs.s3a.path.style.access": "true"})
+            out[f"{base}.endpoint"] = cfg.endpoint
+            out[f"{base}.path.style.access"] = "true"
+            if cfg.endpoint.startswith("http://"):
+                out[f"{base}.connection.ssl.enabled"] = "false"
+        out["path"] = f"s3a://{cfg.bucket}/{prefix_of(conn)}"
         return out
 
     def trino(self, conn: ResolvedConnection, env_prefix: str) -> dict[str, str]:
