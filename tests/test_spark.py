@@ -9,6 +9,7 @@ is checked: `test_*_configuration_shape`.
 from __future__ import annotations
 
 import logging
+import uuid
 from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
@@ -54,7 +55,13 @@ def apply(tmp_path: Path, text: str, name: str = "manifest") -> None:
     assert result.exit_code == 0, result.output
 
 
-def pg_depot(tmp_path: Path, db: SalesDatabase, name: str = "postgres", password: str = "") -> None:
+def pg_depot(
+    tmp_path: Path,
+    db: SalesDatabase,
+    name: str = "postgres",
+    password: str = "",
+    database: str = "sales_data",
+) -> None:
     apply(
         tmp_path,
         f"""name: {name}-r
@@ -71,7 +78,7 @@ type: depot
 depot:
   type: postgresql
   secrets: [{{name: {name}-r, allkeys: true}}]
-  postgresql: {{host: {db.host}, port: {db.port}, database: sales_data}}
+  postgresql: {{host: {db.host}, port: {db.port}, database: {database}}}
 """,
         name,
     )
@@ -219,6 +226,25 @@ def test_the_password_stays_out_of_plans_and_logs_and_the_read_is_audited(
     assert [(e["resource_name"], e["purpose"]) for e in decryptions()] == [
         ("postgres-r", "spark read of dataos://postgres:public/customers")
     ]
+
+
+def test_the_jdbc_session_is_read_only_and_odd_names_are_quoted(
+    spark: Any, home: Path, tmp_path: Path, postgres: SalesDatabase
+) -> None:
+    database = f"spark_{uuid.uuid4().hex[:8]}"
+    postgres.server.create_database(database)
+    postgres.server.psql(
+        f"""CREATE SCHEMA "Odd ""Schema";
+        CREATE VIEW "Odd ""Schema"."Session.Settings" AS
+          SELECT current_setting('default_transaction_read_only') AS read_only,
+                 current_setting('application_name') AS application;
+        GRANT USAGE ON SCHEMA "Odd ""Schema" TO {postgres.reader};
+        GRANT SELECT ON ALL TABLES IN SCHEMA "Odd ""Schema" TO {postgres.reader};""",
+        database=database,
+    )
+    pg_depot(tmp_path, postgres, name="odd", database=database)
+    frame = entrepot.spark.read(spark, 'dataos://odd:Odd "Schema/Session.Settings')
+    assert [tuple(r) for r in frame.collect()] == [("on", "entrepot")]
 
 
 def test_a_wrong_password_is_an_error_without_the_password(

@@ -194,7 +194,7 @@ def _read_jdbc(
         column = partition_column or _integer_key(service, addr)
         parts = num_partitions or _default_parallelism(spark)
         lower, upper = lower_bound, upper_bound
-        if lower is None or upper is None:
+        if parts > 1 and (lower is None or upper is None):
             low, high = _bounds(spark, base, conn.source_type, table, column, addr)
             lower = low if lower is None else lower
             upper = high if upper is None else upper
