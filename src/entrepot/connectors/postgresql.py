@@ -12,8 +12,8 @@ import socket
 import ssl
 import struct
 import tempfile
-from collections.abc import Iterator
-from contextlib import ExitStack, contextmanager
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, ExitStack, contextmanager
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from entrepot.connectors import net
@@ -280,17 +280,26 @@ class PostgresConnector(Connector):
             )
         import psycopg
 
+        @contextmanager
+        def second() -> Iterator[psycopg.Connection[Any]]:
+            with connect(conn, timeout=10.0) as other:
+                prepare_session(other, statement_timeout)
+                yield other
+
         try:
             with connect(conn, timeout=10.0) as pg:
-                pg.execute(f"SET statement_timeout = {max(1, int(statement_timeout * 1000))}")
-                pg.execute("SET work_mem = '64MB'")  # the column sort stays in memory
-                signature = catalog_signature(pg, filters, cfg.database)
-                if since is not None and since == signature:
-                    return ScanResult([], [], signature=signature, unchanged=True, queries=1)
-                result = scan_catalog(pg, filters)
-                result.signature = signature
-                result.queries += 1
-                return result
+                prepare_session(pg, statement_timeout)
+                if since is not None:  # a rescan: the signature alone tells whether to scan
+                    signature = catalog_signature(pg, filters, cfg.database)
+                    if since == signature:
+                        return ScanResult([], [], signature=signature, unchanged=True, queries=1)
+                    # Read before the scan's snapshot: a change in between only makes the next
+                    # scan scan again.
+                    result = scan_catalog(pg, filters, second=second)
+                    result.signature = signature
+                    result.queries += 1
+                    return result
+                return scan_catalog(pg, filters, second=second, database=cfg.database)
         except psycopg.errors.QueryCanceled:
             raise ScanFailed(
                 f"the source cancelled a catalog query after {statement_timeout:g} s "
@@ -379,9 +388,14 @@ CONNECTOR = PostgresConnector()
 
 
 # --- metadata scan ------------------------------------------------------------------------------
-# Five bulk queries per database, whatever the number of tables: relations, columns,
-# constraints, indexes, enum labels. Filters are pushed into the shared `rels` CTE as
+# Six bulk queries per database, whatever the number of tables: relations, columns,
+# constraints, indexes, enum labels, schemas. Filters are pushed into the shared `rels` CTE as
 # case-insensitive regexes (`~*`), the same semantics as `Pattern.matches`.
+#
+# Columns are most of the work (15 rows a table). A scan streams them on its connection and
+# builds them as they arrive, while a second connection runs the other queries (and a first
+# scan's catalog signature) on the same snapshot (`pg_export_snapshot`): one consistent view
+# of the catalog, with the server's work, the transfer and ours overlapped.
 
 SYSTEM_SCHEMAS = ["pg_catalog", "information_schema"]
 
@@ -441,9 +455,8 @@ LEFT JOIN pg_attrdef ad ON ad.adrelid = a.attrelid AND ad.adnum = a.attnum
 LEFT JOIN pg_description d
   ON d.objoid = a.attrelid AND d.classoid = 'pg_class'::regclass AND d.objsubid = a.attnum
 WHERE a.attnum > 0 AND NOT a.attisdropped
-ORDER BY a.attrelid, a.attnum
 """
-)
+)  # unordered: the rows stream as the server finds them; each table's columns sorted after
 
 Q_CONSTRAINTS = (
     RELS
@@ -558,42 +571,170 @@ def scan_filters_params(filters: Any) -> dict[str, Any]:
     }
 
 
-def scan_catalog(pg: psycopg.Connection[Any], filters: Any) -> Any:
-    """Every selected relation of one database, in five round trips (plus one for skips)."""
-    from entrepot.catalog.model import Dataset, ScanResult
+def prepare_session(pg: psycopg.Connection[Any], statement_timeout: float) -> None:
+    pg.execute(f"SET statement_timeout = {max(1, int(statement_timeout * 1000))}")
+    pg.execute("SET work_mem = '64MB'")  # hashes and sorts stay in memory
 
+
+Second = Callable[[], AbstractContextManager["psycopg.Connection[Any]"]]
+Rows = Iterator[tuple[Any, ...]]
+
+
+def catalog_queries(
+    pg: psycopg.Connection[Any],
+    filters: Any,
+    columns: Callable[[Rows], None],
+    *,
+    second: Second | None = None,
+    database: str | None = None,
+) -> dict[str, Any]:
+    """Run the catalog queries as a scan runs them: Q_COLUMNS's rows are streamed into
+    `columns`; the other results are returned by name (with `database`, "signature" too).
+
+    With `second` (a context manager opening another session), the other queries run there
+    meanwhile, in a transaction that imports this one's snapshot. Without it, or where the
+    server cannot export a snapshot, one after the other on `pg` (the signature first).
+    `bench/scan.py` times this function alone as the floor."""
     params = scan_filters_params(filters)
-    relations = pg.execute(Q_RELATIONS, params).fetchall()
-    columns = pg.execute(Q_COLUMNS, params).fetchall()
-    constraints = pg.execute(Q_CONSTRAINTS, params).fetchall()
-    indexes = pg.execute(Q_INDEXES, params).fetchall()
-    enums = dict(pg.execute(Q_ENUMS).fetchall())
-    schemas = pg.execute(Q_SCHEMAS, params).fetchall()
+    others: dict[str, tuple[str, Any]] = {
+        "relations": (Q_RELATIONS, params),
+        "constraints": (Q_CONSTRAINTS, params),
+        "indexes": (Q_INDEXES, params),
+        "enums": (Q_ENUMS, None),
+        "schemas": (Q_SCHEMAS, params),
+    }
+    snapshot = _export_snapshot(pg) if second is not None else None
+    if second is None or snapshot is None:
+        out = _run_others(pg, others, filters, database)
+        columns(_stream(pg, Q_COLUMNS, params))
+        return out
+    from concurrent.futures import ThreadPoolExecutor
+
+    # Should the columns fail, leaving the pool waits for the other session to end (its own
+    # statement_timeout bounds it) and the columns' error is the one reported.
+    with ThreadPoolExecutor(1, thread_name_prefix="entrepot-scan") as pool:
+        future = pool.submit(_run_others_in, second, snapshot, others, filters, database)
+        columns(_stream(pg, Q_COLUMNS, params))
+        out = future.result()
+    pg.execute("COMMIT")
+    return out
+
+
+def _export_snapshot(pg: psycopg.Connection[Any]) -> str | None:
+    import psycopg
+
+    pg.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+    try:
+        row = pg.execute("SELECT pg_export_snapshot()").fetchone()
+    except psycopg.errors.QueryCanceled:
+        raise
+    except psycopg.DatabaseError:  # e.g. a standby that cannot export one: one session, then
+        pg.execute("ROLLBACK")
+        return None
+    return str(row[0]) if row else None
+
+
+def _run_others(
+    pg: psycopg.Connection[Any],
+    queries: dict[str, tuple[str, Any]],
+    filters: Any,
+    database: str | None,
+) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    if database is not None:
+        out["signature"] = catalog_signature(pg, filters, database)
+    for name, (query, params) in queries.items():
+        out[name] = pg.execute(query, params).fetchall()
+    return out
+
+
+def _run_others_in(
+    second: Second,
+    snapshot: str,
+    queries: dict[str, tuple[str, Any]],
+    filters: Any,
+    database: str | None,
+) -> dict[str, Any]:
+    from psycopg import sql
+
+    with second() as other:
+        other.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+        other.execute(sql.SQL("SET TRANSACTION SNAPSHOT {}").format(sql.Literal(snapshot)))
+        out = _run_others(other, queries, filters, database)
+        other.execute("COMMIT")
+    return out
+
+
+def _stream(pg: psycopg.Connection[Any], query: str, params: Any) -> Rows:
+    """The rows in chunks as the server sends them (libpq >= 17), else all at once."""
+    import psycopg
+
+    capabilities = getattr(psycopg, "capabilities", None)
+    if capabilities is not None and capabilities.has_stream_chunked():
+        return pg.cursor().stream(query, params, size=2000)
+    return iter(pg.execute(query, params).fetchall())
+
+
+def scan_catalog(
+    pg: psycopg.Connection[Any],
+    filters: Any,
+    *,
+    second: Second | None = None,
+    database: str | None = None,
+) -> Any:
+    """Every selected relation of one database, in six queries (`catalog_queries`); with
+    `database`, the result carries the catalog signature read on the same snapshot."""
+    from entrepot.catalog.model import Dataset, ScanResult
 
     names: dict[int, dict[int, str]] = {}
     cols_by_rel: dict[int, list[dict[str, Any]]] = {}
-    for (relid, num, name, typ, notnull, default, identity, generated, comment, _typtype,
-         domain_of, enum_oid, is_array) in columns:  # fmt: skip
-        names.setdefault(relid, {})[num] = name
-        column: dict[str, Any] = {
-            "name": name,
-            "position": num,
-            "type": typ,
-            "nullable": not notnull,
-            "default": default if not generated else None,
-            "comment": comment,
-        }
-        if identity:
-            column["identity"] = "always" if identity == "a" else "by default"
-        if generated:
-            column["generated"] = default  # the generation expression
-        if domain_of:
-            column["domain_of"] = domain_of
-        if enum_oid is not None:
-            column["enum"] = list(enums.get(enum_oid, []))
-        if is_array:
-            column["array"] = True
-        cols_by_rel.setdefault(relid, []).append(column)
+    unsorted: set[int] = set()
+    enum_columns: list[tuple[dict[str, Any], int]] = []
+
+    def build_columns(rows: Rows) -> None:
+        current: int | None = None
+        cols: list[dict[str, Any]] = []
+        by_num: dict[int, str] = {}
+        for (relid, num, name, typ, notnull, default, identity, generated, comment, _typtype,
+             domain_of, enum_oid, is_array) in rows:  # fmt: skip
+            if relid != current:
+                current = relid
+                cols = cols_by_rel.setdefault(relid, [])
+                by_num = names.setdefault(relid, {})
+            if cols and cols[-1]["position"] > num:
+                unsorted.add(relid)
+            by_num[num] = name
+            column: dict[str, Any] = {
+                "name": name,
+                "position": num,
+                "type": typ,
+                "nullable": not notnull,
+                "default": default if not generated else None,
+                "comment": comment,
+            }
+            if identity:
+                column["identity"] = "always" if identity == "a" else "by default"
+            if generated:
+                column["generated"] = default  # the generation expression
+            if domain_of:
+                column["domain_of"] = domain_of
+            if enum_oid is not None:
+                column["enum"] = []  # its labels: once the enums query has answered
+                enum_columns.append((column, enum_oid))
+            if is_array:
+                column["array"] = True
+            cols.append(column)
+
+    results = catalog_queries(pg, filters, build_columns, second=second, database=database)
+    relations = results["relations"]
+    constraints = results["constraints"]
+    indexes = results["indexes"]
+    enums = dict(results["enums"])
+    schemas = results["schemas"]
+    for relid in unsorted:
+        cols_by_rel[relid].sort(key=lambda column: int(column["position"]))
+    for column, enum_oid in enum_columns:
+        column["enum"] = list(enums.get(enum_oid, []))
 
     keys_by_rel: dict[int, dict[str, Any]] = {}
     for (relid, conname, contype, conkey, ref_schema, ref_table, ref_columns, upd, dele,
@@ -674,6 +815,9 @@ def scan_catalog(pg: psycopg.Connection[Any], filters: Any) -> Any:
     # Schemas the filters select, whether or not they hold tables: their scan is complete.
     collections = sorted(name for name, usage in schemas if usage)
     result = ScanResult(datasets, collections, queries=6)
+    if "signature" in results:
+        result.signature = results["signature"]
+        result.queries += 1
     for name, usage in schemas:
         if not usage:
             result.skipped.append((name, "the account lacks USAGE privilege on this schema"))
