@@ -503,3 +503,36 @@ depot:
         f"SELECT * FROM read_csv('{tmp_path / 'files' / 'private.csv'}'), local.landing.stores"
     )
     assert code == 5 and "Permission" in err
+
+
+def test_ctrl_c_cancels_the_running_statement(home: Path) -> None:
+    """SIGINT while DuckDB computes: the statement stops, exit 130, no traceback."""
+    import os
+    import signal
+    import subprocess
+    import time
+
+    from tests.conftest import BIN
+
+    proc = subprocess.Popen(
+        [str(BIN / "entrepot"), "query", "--timeout", "0",
+         "SELECT sum(a.range * b.range) FROM range(400000) a, range(400000) b"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        env={**os.environ, "ENTREPOT_HOME": str(home)},
+    )  # fmt: skip
+    try:
+        # Wait for the state, not for a time: the process has used a second of CPU, so it is
+        # past its imports and inside the statement (a cross join of 1.6e11 rows).
+        stat = Path(f"/proc/{proc.pid}/stat")
+        while proc.poll() is None:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+            if int(fields[11]) + int(fields[12]) >= os.sysconf("SC_CLK_TCK"):
+                break
+            time.sleep(0.02)
+        assert proc.poll() is None, proc.communicate()
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=20)
+    finally:
+        proc.kill()
+    assert proc.returncode == 130, err
+    assert "cancelled" in err and "Traceback" not in err

@@ -23,6 +23,7 @@ class ExitCode(enum.IntEnum):
     STORE = 6  # the store or the master key cannot be used
     CHECK_FAILED = 7  # a connection check failed
     RUN_FAILED = 8  # a workflow run failed
+    CANCELLED = 130  # Ctrl-C: the shell's convention (128 + SIGINT)
     INTERNAL = 70  # a bug: report it (the traceback goes to the log, redacted)
 
 

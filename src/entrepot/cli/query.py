@@ -103,6 +103,10 @@ def query(
     try:
         reader = engine.execute(sql)
         write_result(reader, fmt, out, max_rows)
+    except KeyboardInterrupt:
+        raise EntrepotError(
+            "the statement was cancelled (Ctrl-C)", exit_code=ExitCode.CANCELLED
+        ) from None
     finally:
         engine.close()
 

@@ -14,18 +14,23 @@ views read the catalog's datasets in place (parquet, csv, json, hive-partitioned
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from entrepot.errors import EntrepotError, ExitCode, RefusedError
 from entrepot.query import sqltext
 from entrepot.secrets.redact import redactor
 
+T = TypeVar("T")
+
 if TYPE_CHECKING:
+    from concurrent.futures import ThreadPoolExecutor
+
     import duckdb
     import pyarrow as pa
 
@@ -124,6 +129,8 @@ class Engine:
         self._rows: dict[str, ResourceRow] | None = None
         self._con: duckdb.DuckDBPyConnection | None = None
         self._attached: dict[str, Depot] = {}
+        self._timed_out = False
+        self._worker: ThreadPoolExecutor | None = None
         self._read_only: dict[str, str] = {}  # with --acl rw: depots that stay read-only, why
 
     # --- public ---------------------------------------------------------------------------
@@ -141,16 +148,37 @@ class Engine:
         timer = self._start_timer(con)
         try:
             for statement in statements[:-1]:
-                con.execute(statement)
-            result = con.execute(statements[-1])
-            reader = result.to_arrow_reader(self.options.batch_rows)
+                self.call(con.execute, statement)
+            result = self.call(con.execute, statements[-1])
+            reader = self.call(result.to_arrow_reader, self.options.batch_rows)
             return ResultStream(reader, timer, self)
         except duckdb.Error as exc:
             _cancel(timer)
             raise self._error(exc, timer) from None
         except KeyboardInterrupt:
             _cancel(timer)
-            con.interrupt()
+            raise
+
+    def call(self, function: Callable[..., T], *args: Any) -> T:
+        """Run DuckDB work in a worker thread while this one waits in Python: a Ctrl-C
+        (delivered to the main thread only, and only between bytecodes) then interrupts
+        DuckDB at once instead of when the statement ends."""
+        from concurrent.futures import ThreadPoolExecutor
+        from concurrent.futures import TimeoutError as Pending
+
+        if self._worker is None:
+            self._worker = ThreadPoolExecutor(1, thread_name_prefix="entrepot-query")
+        future = self._worker.submit(function, *args)
+        try:
+            while True:
+                try:
+                    return future.result(timeout=0.5)
+                except Pending:
+                    continue
+        except KeyboardInterrupt:
+            self.interrupt()
+            with contextlib.suppress(Exception):
+                future.result()  # DuckDB stops within milliseconds of the interrupt
             raise
 
     def sql(self, sql: str) -> pa.Table:
@@ -166,6 +194,9 @@ class Engine:
             self._con.close()
             self._con = None
             self._attached = {}
+        if self._worker is not None:
+            self._worker.shutdown(wait=False)
+            self._worker = None
 
     # --- statements -----------------------------------------------------------------------
 
@@ -495,7 +526,13 @@ class Engine:
     def _start_timer(self, con: duckdb.DuckDBPyConnection) -> threading.Timer | None:
         if not self.options.timeout:
             return None
-        timer = threading.Timer(self.options.timeout, con.interrupt)
+        self._timed_out = False
+
+        def expire() -> None:
+            self._timed_out = True
+            con.interrupt()
+
+        timer = threading.Timer(self.options.timeout, expire)
         timer.daemon = True
         timer.start()
         return timer
@@ -505,12 +542,12 @@ class Engine:
 
         text = redactor.redact(str(exc)).strip()
         if isinstance(exc, duckdb.InterruptException):
-            if timer is not None and timer.finished.is_set():
+            if self._timed_out:
                 return QueryError(
                     f"the statement ran longer than {self.options.timeout:g} s and was cancelled",
                     hint="raise the limit with --timeout SECONDS",
                 )
-            return QueryError("the statement was cancelled", exit_code=ExitCode.RUN_FAILED)
+            return QueryError("the statement was cancelled (Ctrl-C)", exit_code=ExitCode.CANCELLED)
         lowered = text.lower()
         if self._read_only and ("read-only" in lowered or "read only" in lowered):
             return RefusedError(
@@ -555,7 +592,7 @@ class ResultStream:
         try:
             while True:
                 try:
-                    batch = self._reader.read_next_batch()
+                    batch = self._engine.call(self._reader.read_next_batch)
                 except StopIteration:
                     return
                 yield batch
