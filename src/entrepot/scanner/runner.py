@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import gc
 import json
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -74,6 +76,21 @@ def _redact(text: str) -> str:
     return redactor.redact(text)
 
 
+@contextmanager
+def _collector_paused() -> Iterator[None]:
+    """No cyclic garbage collection during a scanner job. Building and merging 10,000 datasets
+    allocates millions of dicts, lists and tuples and no cycles, yet each allocation burst
+    makes the collector walk the growing heap again (a quarter of the job's Python time at
+    10,000 tables). Whatever cycles the job leaves are collected once it is re-enabled."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
 def job_order(spec: WorkflowSpec) -> list[Any]:
     """Jobs sorted so each comes after its dependencies (the DAG is validated acyclic)."""
     done: set[str] = set()
@@ -141,7 +158,8 @@ class WorkflowRunner:
                         f"stack '{job.spec.stack}' cannot run in local mode yet",
                         hint="local mode runs scanner stacks",
                     )
-                counts = self._scanner_job(record, job, node, base, total)
+                with _collector_paused():
+                    counts = self._scanner_job(record, job, node, base, total)
                 node["status"] = "succeeded"
                 node["counts"] = counts
                 for key, value in counts.items():
