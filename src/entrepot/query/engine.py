@@ -131,6 +131,7 @@ class Engine:
         self._attached: dict[str, Depot] = {}
         self._timed_out = False
         self._worker: ThreadPoolExecutor | None = None
+        self._spare: duckdb.DuckDBPyConnection | None = None
         self._read_only: dict[str, str] = {}  # with --acl rw: depots that stay read-only, why
 
     # --- public ---------------------------------------------------------------------------
@@ -190,13 +191,19 @@ class Engine:
             self._con.interrupt()
 
     def close(self) -> None:
+        self._drop_connection()
+        if self._spare is not None:
+            self._spare.close()
+            self._spare = None
+        if self._worker is not None:
+            self._worker.shutdown(wait=False)
+            self._worker = None
+
+    def _drop_connection(self) -> None:
         if self._con is not None:
             self._con.close()
             self._con = None
             self._attached = {}
-        if self._worker is not None:
-            self._worker.shutdown(wait=False)
-            self._worker = None
 
     # --- statements -----------------------------------------------------------------------
 
@@ -267,15 +274,14 @@ class Engine:
         """The statements and whether each only reads; refuses what the rules forbid."""
         import duckdb
 
-        parser = duckdb.connect(":memory:", config=_base_config())
+        # Parsed by the session's connection, or by the fresh one the next attach will use.
+        parser = self._con or self._fresh()
         try:
             statements = parser.extract_statements(text)
         except duckdb.Error as exc:
             raise QueryError(
                 redactor.redact(str(exc)), hint="check the SQL", exit_code=ExitCode.INVALID
             ) from None
-        finally:
-            parser.close()
         if not statements:
             raise EntrepotError("no SQL statement given", hint='entrepot query "SELECT 1"')
         kinds = duckdb.StatementType
@@ -337,23 +343,32 @@ class Engine:
         if self._con is not None and all(n in self._attached for n in names):
             return
         wanted = sorted(set(self._attached) | set(names))
-        self.close()
+        self._drop_connection()
         self._con = self._connect(wanted)
+
+    def _fresh(self) -> duckdb.DuckDBPyConnection:
+        """A new, unlocked connection with the session's limits (kept until attached)."""
+        import duckdb
+
+        if self._spare is None:
+            config = _base_config()
+            if self.options.memory_limit:
+                config["memory_limit"] = self.options.memory_limit
+            if self.options.threads:
+                config["threads"] = self.options.threads
+            try:
+                self._spare = duckdb.connect(":memory:", config=config)
+            except duckdb.Error as exc:
+                raise QueryError(
+                    redactor.redact(str(exc)), hint="check --memory-limit and --threads"
+                ) from None
+        return self._spare
 
     def _connect(self, names: list[str]) -> duckdb.DuckDBPyConnection:
         import duckdb
 
-        config = _base_config()
-        if self.options.memory_limit:
-            config["memory_limit"] = self.options.memory_limit
-        if self.options.threads:
-            config["threads"] = self.options.threads
-        try:
-            con = duckdb.connect(":memory:", config=config)
-        except duckdb.Error as exc:
-            raise QueryError(
-                redactor.redact(str(exc)), hint="check --memory-limit and --threads"
-            ) from None
+        con = self._fresh()
+        self._spare = None
         allowed: list[str] = []
         attached: dict[str, Depot] = {}
         loaded: set[str] = set()
