@@ -290,10 +290,8 @@ class Completer:
     def candidates(self, text: str) -> list[str]:
         parts = text.split(".")
         prefix = ".".join(parts[:-1])
-        if len(parts) == 1:
-            names = self.engine.depot_names() + _KEYWORDS + self._columns()
-        else:
-            names = self._children(prefix)
+        top = len(parts) == 1
+        names = self.engine.depot_names() + _KEYWORDS if top else self._children(prefix)
         last = parts[-1].lower()
         head = f"{prefix}." if prefix else ""
         return sorted({head + n for n in names if n.lower().startswith(last)})
@@ -327,9 +325,6 @@ class Completer:
             names = []
         self._cache[prefix] = names
         return names
-
-    def _columns(self) -> list[str]:
-        return []
 
 
 _KEYWORDS = [
