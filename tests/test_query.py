@@ -531,8 +531,68 @@ def test_ctrl_c_cancels_the_running_statement(home: Path) -> None:
             time.sleep(0.02)
         assert proc.poll() is None, proc.communicate()
         proc.send_signal(signal.SIGINT)
-        out, err = proc.communicate(timeout=20)
+        _, err = proc.communicate(timeout=20)
     finally:
         proc.kill()
     assert proc.returncode == 130, err
     assert "cancelled" in err and "Traceback" not in err
+
+
+def test_the_sql_shell_on_a_terminal(home: Path, tmp_path: Path) -> None:
+    """A real pseudo-terminal: prompt, a result, Tab completion of a depot, history saved."""
+    import os
+    import pty
+    import select
+    import subprocess
+    import time
+
+    from tests.conftest import BIN
+
+    manifest = """name: warehouse-r
+version: v1
+type: instance-secret
+instance-secret: {type: key-value-properties, acl: r, data: {username: u, password: p}}
+---
+name: warehouse
+version: v2alpha
+type: depot
+depot:
+  type: postgresql
+  secrets: [{name: warehouse-r}]
+  postgresql: {host: 127.0.0.1, port: 1, database: dw}
+"""
+    applied = run_cli("apply", "--no-verify", "-f", str(write(tmp_path / "dw.yml", manifest)))
+    assert applied.exit_code == 0, applied.stderr
+    master, slave = pty.openpty()
+    proc = subprocess.Popen(
+        [str(BIN / "entrepot"), "sql"], stdin=slave, stdout=slave, stderr=slave,
+        env={**os.environ, "ENTREPOT_HOME": str(home), "TERM": "dumb"}, close_fds=True,
+    )  # fmt: skip
+    os.close(slave)
+    seen = b""
+
+    def read_until(token: bytes) -> bytes:
+        nonlocal seen
+        deadline = time.monotonic() + 30
+        start = len(seen)
+        while token not in seen[start:]:
+            ready, _, _ = select.select([master], [], [], max(0.0, deadline - time.monotonic()))
+            assert ready, f"waited for {token!r}; the terminal shows {seen!r}"
+            seen += os.read(master, 4096)
+        return seen[start:]
+
+    try:
+        read_until(b"entrepot> ")
+        os.write(master, b"SELECT 40 + 2 AS answer;\n")
+        assert b"42" in read_until(b"entrepot> ")
+        os.write(master, b"SELECT * FROM wareh\t")
+        read_until(b"warehouse")  # completed from the depots
+        os.write(master, b"\x15.exit\n")  # Ctrl-U clears the line, then leave
+        proc.wait(timeout=30)
+    finally:
+        proc.kill()
+        os.close(master)
+    assert proc.returncode == 0
+    history = (home / "sql_history").read_text()
+    assert "SELECT 40 + 2 AS answer;" in history
+    assert (home / "sql_history").stat().st_mode & 0o077 == 0
