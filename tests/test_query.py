@@ -325,6 +325,12 @@ def test_limits_and_output_formats(home: Path, tmp_path: Path, shop: Shop) -> No
         "0.5",
     )
     assert code == 8 and "longer than 0.5 s" in err, err
+    code, _, err = query(
+        "SELECT count(DISTINCT range::VARCHAR || 'x') FROM range(3000000)", "--memory-limit", "20MB"
+    )
+    assert code == 8 and "Out of Memory" in err and "--memory-limit" in err, err
+    code, _, err = query("SELECT 1", "--memory-limit", "lots")
+    assert code == 2 and "--memory-limit" in err
     code, out, err = query("SELECT id FROM shop.public.customers ORDER BY id", "--max-rows", "3")
     assert code == 0 and out.split() == ["id", "--", "1", "2", "3"]
     assert "first 3 rows shown" in err

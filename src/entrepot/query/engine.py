@@ -360,7 +360,9 @@ class Engine:
                 self._spare = duckdb.connect(":memory:", config=config)
             except duckdb.Error as exc:
                 raise QueryError(
-                    redactor.redact(str(exc)), hint="check --memory-limit and --threads"
+                    redactor.redact(str(exc)),
+                    hint="check --memory-limit (e.g. 2GB) and --threads",
+                    exit_code=ExitCode.USAGE,
                 ) from None
         return self._spare
 
