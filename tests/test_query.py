@@ -602,3 +602,22 @@ depot:
     history = (home / "sql_history").read_text()
     assert "SELECT 40 + 2 AS answer;" in history
     assert (home / "sql_history").stat().st_mode & 0o077 == 0
+
+
+def test_extension_signatures_are_checked_once_per_file(home: Path, tmp_path: Path) -> None:
+    """DuckDB verifies each extension file's signature once; a tampered copy is refused."""
+    import duckdb
+
+    from entrepot.query.engine import VerifiedExtensions, extension_path
+
+    real = extension_path("postgres")
+    VerifiedExtensions(home).ensure(real)
+    record = home / "cache" / "duckdb-extensions.json"
+    assert str(real) in json.loads(record.read_text())
+    content = bytearray(real.read_bytes())
+    content[len(content) // 2] ^= 0xFF  # one byte in the middle of the code
+    tampered = tmp_path / "postgres_scanner.duckdb_extension"
+    tampered.write_bytes(bytes(content))
+    with pytest.raises(duckdb.Error):
+        VerifiedExtensions(home).ensure(tampered)
+    assert str(tampered) not in json.loads(record.read_text())
