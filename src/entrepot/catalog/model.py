@@ -55,10 +55,15 @@ class Dataset:
     details: dict[str, Any] = field(default_factory=dict)
 
     def search_text(self) -> str:
-        columns = " ".join(
-            f"{c.get('name', '')} {c.get('comment') or ''}" for c in self.details.get("columns", [])
-        )
-        return f"{self.collection} {self.name} {self.description or ''} {columns}".lower()
+        """Names and comments, lower-case, space-separated (each column as "name comment")."""
+        parts = [self.collection, self.name, self.description or ""]
+        columns = self.details.get("columns") or ()
+        for column in columns:
+            parts.append(column.get("name", ""))
+            parts.append(column.get("comment") or "")
+        if not columns:
+            parts.append("")
+        return " ".join(parts).lower()
 
 
 @dataclass
