@@ -358,3 +358,26 @@ def test_an_unchanged_catalog_is_not_scanned_again(
     other = scanner(tmp_path, config="markDeletedTables: false")
     run(other, "-r")
     assert "extracted 3 datasets" in run_cli("log", "-t", "workflow", "-n", "shopscan").stdout
+
+
+def test_a_role_limited_to_one_connection_is_scanned_on_one_session(
+    home: Path, tmp_path: Path, source: Source
+) -> None:
+    """A first scan runs the catalog queries on two sessions; a role allowed a single one is
+    scanned all the same, the second session's queries run on the first."""
+    apply_depot(tmp_path, source)
+    source.sql("ALTER ROLE scan_reader CONNECTION LIMIT 1")
+    try:
+        code, _out, err = run(scanner(tmp_path))
+    finally:
+        source.sql("ALTER ROLE scan_reader CONNECTION LIMIT -1")
+    assert code == 0, err
+    assert addresses() == [
+        "dataos://shop:public/audit_log",
+        "dataos://shop:sales/customers",
+        "dataos://shop:sales/orders",
+    ]
+    shown = json.loads(
+        run_cli("catalog", "show", "dataos://shop:sales/orders", "--output", "json").stdout
+    )
+    assert shown["details"]["foreign_keys"][0]["references"]["table"] == "customers"

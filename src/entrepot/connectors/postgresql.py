@@ -593,7 +593,9 @@ def catalog_queries(
 
     With `second` (a context manager opening another session), the other queries run there
     meanwhile, in a transaction that imports this one's snapshot. Without it, or where the
-    server cannot export a snapshot, one after the other on `pg` (the signature first).
+    server cannot export a snapshot, one after the other on `pg` (the signature first); where
+    the second session cannot be opened (a connection limit), on `pg` after the columns, in
+    the same snapshot.
     `bench/scan.py` times this function alone as the floor."""
     params = scan_filters_params(filters)
     others: dict[str, tuple[str, Any]] = {
@@ -615,7 +617,9 @@ def catalog_queries(
     with ThreadPoolExecutor(1, thread_name_prefix="entrepot-scan") as pool:
         future = pool.submit(_run_others_in, second, snapshot, others, filters, database)
         columns(_stream(pg, Q_COLUMNS, params))
-        out = future.result()
+        answer = future.result()
+    # No second session (the role's connection limit, the server's): this one, same snapshot.
+    out = _run_others(pg, others, filters, database) if answer is None else answer
     pg.execute("COMMIT")
     return out
 
@@ -654,10 +658,16 @@ def _run_others_in(
     queries: dict[str, tuple[str, Any]],
     filters: Any,
     database: str | None,
-) -> dict[str, Any]:
+) -> dict[str, Any] | None:
+    import psycopg
     from psycopg import sql
 
-    with second() as other:
+    stack = ExitStack()
+    try:
+        other = stack.enter_context(second())
+    except psycopg.OperationalError:  # could not open it: None, and the first session runs them
+        return None
+    with stack:
         other.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
         other.execute(sql.SQL("SET TRANSACTION SNAPSHOT {}").format(sql.Literal(snapshot)))
         out = _run_others(other, queries, filters, database)
