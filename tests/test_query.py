@@ -468,6 +468,7 @@ def test_s3_and_local_folder_depots(home: Path, tmp_path: Path, s3: S3Server) ->
     folder = tmp_path / "files" / "landing"
     folder.mkdir(parents=True)
     (folder / "stores.csv").write_text("store_id,city\n1,Lyon\n2,Lille\n")
+    (folder / "events.jsonl").write_text('{"id": 1, "kind": "click"}\n{"id": 3, "kind": "view"}\n')
     apply(
         tmp_path,
         f"""name: lake-r
@@ -503,6 +504,7 @@ depot:
         {"id": 2, "amount": 2.5, "city": "Lille"},
         {"id": 3, "amount": 3.5, "city": None},
     ]
+    assert as_json("SELECT kind FROM local.landing.events WHERE id = 3") == [{"kind": "view"}]
     # The local depot's folder is readable; its neighbours are not.
     (tmp_path / "files" / "private.csv").write_text("a\n1\n")
     code, _, err = query(
