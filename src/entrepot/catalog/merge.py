@@ -198,7 +198,6 @@ def merge_scan(
     changes: list[tuple[Any, ...]] = []
     altered: dict[int, tuple[Dataset, tuple[Any, ...]]] = {}
     seen: set[tuple[str, str]] = set()
-    added = _dumps({"kind": "table"}).decode()  # the detail of most "added" changes
     for dataset in scan.datasets:
         key = (dataset.collection, dataset.name)
         seen.add(key)
@@ -217,8 +216,7 @@ def merge_scan(
         )
         if row is None:
             inserts.append((source, depot, dataset.collection, dataset.name, now, *values))
-            detail = added if dataset.kind == "table" else _detail({"kind": dataset.kind})
-            changes.append((source, *key, now, run_id, "added", detail))
+            changes.append(_change(source, key, now, run_id, "added", {"kind": dataset.kind}))
             result.added += 1
         elif row.deleted:
             updates.append((*values, row.id))

@@ -159,24 +159,17 @@ class AzureConnector(ObjectStoreConnector):
         """hadoop-azure: the account key under the account's own configuration key (so depots
         of several accounts share one session), and the container's URI (abfss on the `dfs`
         endpoint, wasbs on `blob`)."""
-        from urllib.parse import urlparse
-
         from entrepot.errors import EntrepotError
 
         cfg = _config(conn)
-        suffix = cfg.endpointSuffix or conn.optional("azureendpointsuffix") or "core.windows.net"
         host = "dfs" if conn.source_type == "abfss" else "blob"
-        if cfg.endpoint:  # hadoop-azure takes the account's host name, not an endpoint URL
-            name = urlparse(cfg.endpoint).hostname or ""
-            account, _, rest = name.partition(".")
-            kind, _, endpoint_suffix = rest.partition(".")
-            if account != cfg.account or kind not in ("blob", "dfs") or not endpoint_suffix:
-                raise EntrepotError(
-                    f"depot '{conn.depot}': hadoop-azure cannot use the endpoint {cfg.endpoint}",
-                    hint="Spark reaches Azure accounts as <account>.dfs|blob.<suffix>; set "
-                    "endpointSuffix instead of endpoint (emulators such as Azurite: not supported)",
-                )
-            suffix = endpoint_suffix
+        suffix = endpoint_suffix(conn)  # hadoop-azure takes a host name, not an endpoint URL
+        if suffix is None:
+            raise EntrepotError(
+                f"depot '{conn.depot}': hadoop-azure cannot use the endpoint {cfg.endpoint}",
+                hint="Spark reaches Azure accounts as <account>.dfs|blob.<suffix>; set "
+                "endpointSuffix instead of endpoint (emulators such as Azurite: not supported)",
+            )
         return {
             f"fs.azure.account.key.{cfg.account}.{host}.{suffix}": conn.require(*KEY),
             "path": f"{conn.source_type}://{cfg.container}@{cfg.account}.{host}.{suffix}/"
@@ -190,7 +183,13 @@ class AzureConnector(ObjectStoreConnector):
         so a depot whose `endpoint` is another URL (Azurite, a private endpoint) cannot be
         exported. ABFSS and WASBS depots alike use an `abfss://` location."""
         cfg = _config(conn)
-        suffix = _trino_endpoint_suffix(conn)
+        suffix = endpoint_suffix(conn)
+        if suffix is None:
+            raise NotImplementedError(
+                f"Trino's Azure file system reaches only https://{account_name(conn)}.dfs."
+                f"<suffix>; the depot's endpoint {cfg.endpoint} (an emulator such as Azurite, "
+                "or a private endpoint) has no Trino equivalent"
+            )
         root = f"abfss://{cfg.container}@{account_name(conn)}.dfs.{suffix}/"
         out = {
             "connector.name": "hive",
@@ -207,7 +206,10 @@ class AzureConnector(ObjectStoreConnector):
         return {f"{env_prefix}_ACCOUNT_KEY": conn.require(*KEY)}
 
 
-def _trino_endpoint_suffix(conn: ResolvedConnection) -> str:
+def endpoint_suffix(conn: ResolvedConnection) -> str | None:
+    """`core.windows.net` (or a sovereign cloud's suffix) when the account is reached as
+    `https://<account>.blob|dfs.<suffix>`, as Spark's and Trino's Azure file systems require;
+    None for any other endpoint (an emulator such as Azurite, a private endpoint)."""
     cfg = _config(conn)
     if not cfg.endpoint:
         return cfg.endpointSuffix or conn.optional("azureendpointsuffix") or "core.windows.net"
@@ -218,11 +220,7 @@ def _trino_endpoint_suffix(conn: ResolvedConnection) -> str:
         head = f"{account}.{service}."
         if parts.scheme == "https" and host.startswith(head) and parts.path.strip("/") == "":
             return host[len(head) :]
-    raise NotImplementedError(
-        f"Trino's Azure file system reaches only https://{account}.dfs.<suffix>; the depot's "
-        f"endpoint {cfg.endpoint} (an emulator such as Azurite, or a private endpoint) has no "
-        "Trino equivalent"
-    )
+    return None
 
 
 CONNECTOR = AzureConnector()

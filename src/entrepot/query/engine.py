@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from entrepot.errors import EntrepotError, ExitCode, RefusedError
 from entrepot.query import sqltext
+from entrepot.query.locate import ObjectRoot, scanned
 from entrepot.secrets.redact import redactor
 
 T = TypeVar("T")
@@ -92,9 +93,7 @@ class Depot:
     """One attached depot: how statements name it and where its data lives."""
 
     name: str
-    kind: str  # relational or objects
-    base_url: str = ""  # objects: the bucket/container root URL, keys are relative to it
-    root_url: str = ""  # objects: the depot's relativePath under base_url
+    objects: ObjectRoot | None = None  # object storage: where its datasets are; None: a database
     views: set[tuple[str, str]] = field(default_factory=set)
 
 
@@ -319,9 +318,11 @@ class Engine:
                     f"{self._read_only[address.depot]}, so it cannot be written",
                     hint="writing needs the depot's owner and an instance secret with acl: rw",
                 )
-            depot = self._attached[address.depot]
-            path = "/".join(p for p in (address.collection, address.dataset) if p)
-            return sqltext.quote_literal(self._object_url(depot, address.collection, path))
+            objects = self._attached[address.depot].objects
+            assert objects is not None  # prepare() lets object-storage depots through only
+            if address.collection is None:
+                return sqltext.quote_literal(objects.root)
+            return sqltext.quote_literal(objects.url(address.collection, address.dataset or ""))
 
         return sqltext.rewrite(statement, lambda _: None, literal)
 
@@ -387,8 +388,8 @@ class Engine:
             for name in names:
                 depot = self._attach(con, name, loaded)
                 attached[name] = depot
-                if depot.root_url:
-                    allowed.append(depot.root_url)
+                if depot.objects is not None:
+                    allowed.append(depot.objects.root)
             if allowed:
                 con.execute(f"SET allowed_directories = [{', '.join(map(_lit, allowed))}]")
             con.execute("SET enable_external_access = false")
@@ -458,22 +459,13 @@ class Engine:
             if not writable:
                 options += ", READ_ONLY"
             con.execute(f"ATTACH {_lit(_conninfo(conn, writable))} AS {catalog} ({options})")
-            return Depot(name, "relational")
-        root = rendering["path"]
-        if source_type == "file":
-            base = str(Path(getattr(conn.config, "path", "/")).expanduser()).rstrip("/") + "/"
-            root = root.rstrip("/") + "/"
-        else:
-            from entrepot.connectors.objectstore import prefix_of
-
-            prefix = prefix_of(conn)
-            base = root[: len(root) - len(prefix)] if prefix and root.endswith(prefix) else root
-            secret = dict(rendering["secret"])
-            if secret:
-                secret["SCOPE"] = base
-                con.execute(_create_secret(secret_name, rendering["type"], secret))
+            return Depot(name)
+        objects = ObjectRoot.of(rendering["path"], conn)
+        if rendering["secret"]:
+            secret = {**rendering["secret"], "SCOPE": objects.base}
+            con.execute(_create_secret(secret_name, rendering["type"], secret))
         con.execute(f"ATTACH ':memory:' AS {catalog}")
-        return Depot(name, "objects", base_url=base, root_url=root)
+        return Depot(name, objects)
 
     def _write_refusal(self, row: ResourceRow) -> str | None:
         """Why the acting user may not write this depot, or None. Locally: its owner writes
@@ -488,10 +480,10 @@ class Engine:
 
     def _ensure_view(self, name: str, collection: str, dataset: str) -> None:
         depot = self._attached.get(name)
-        if depot is None or depot.kind != "objects" or (collection, dataset) in depot.views:
+        if depot is None or depot.objects is None or (collection, dataset) in depot.views:
             return
         assert self._con is not None
-        path, fmt = self._locate(depot, collection, dataset)
+        path, fmt = self._locate(depot.name, depot.objects, collection, dataset)
         if path is None:
             return  # DuckDB then says the table does not exist, with its suggestions
         reader = READERS.get(fmt.split(",")[0], READERS["parquet"]).format(path=_lit(path))
@@ -503,42 +495,35 @@ class Engine:
         )
         depot.views.add((collection, dataset))
 
-    def _locate(self, depot: Depot, collection: str, dataset: str) -> tuple[str | None, str]:
+    def _locate(
+        self, name: str, objects: ObjectRoot, collection: str, dataset: str
+    ) -> tuple[str | None, str]:
         """The dataset's URL (a file, or a folder's files) and format: from the catalog when
         it was scanned, else by listing the depot (DuckDB's glob, inside the sandbox)."""
         from entrepot.catalog.model import Address
 
-        try:
-            found = self.service.catalog("dataset", Address(depot.name, collection, dataset))
-        except EntrepotError:
-            found = None
-        details = (found or {}).get("details") or {}
-        if details.get("path"):
+        found = scanned(self.service, Address(name, collection, dataset))
+        if found is not None:
+            details = found["details"]
             fmt = str(details.get("format") or "parquet")
-            url = depot.base_url + str(details["path"]).lstrip("/")
-            if found and found.get("kind") == "folder":
-                return self._folder_glob(url, fmt), fmt
+            url = objects.key_url(str(details["path"]))
+            if found.get("kind") == "folder":
+                suffix = SUFFIXES.get(fmt.split(",")[0], ("parquet",))[0]
+                return url.rstrip("/") + f"/**/*.{suffix}", fmt
             return url, fmt
-        return self._discover(depot, collection, dataset)
+        return self._discover(objects, collection, dataset)
 
-    def _folder_glob(self, url: str, fmt: str) -> str:
-        suffix = SUFFIXES.get(fmt.split(",")[0], ("parquet",))[0]
-        return url.rstrip("/") + f"/**/*.{suffix}"
+    def _discover(
+        self, objects: ObjectRoot, collection: str, dataset: str
+    ) -> tuple[str | None, str]:
+        import duckdb
 
-    def _object_url(self, depot: Depot, collection: str | None, path: str) -> str:
-        root_name = depot.root_url.rstrip("/").rsplit("/", 1)[-1]
-        if depot.root_url != depot.base_url and collection == root_name:
-            relative = path.split("/", 1)[1] if "/" in path else ""
-            return depot.root_url + relative
-        return depot.base_url + path
-
-    def _discover(self, depot: Depot, collection: str, dataset: str) -> tuple[str | None, str]:
         assert self._con is not None
-        folder = self._object_url(depot, collection, f"{collection}/{dataset}")
+        folder = objects.url(collection, dataset)
         parent = folder.rsplit("/", 1)[0]
         try:  # one listing of the collection (a glob without wildcards is not a listing)
             rows = self._con.execute("SELECT file FROM glob(?)", [f"{parent}/**/*"]).fetchall()
-        except Exception:  # outside the sandbox, or the store refuses: not found
+        except duckdb.Error:  # outside the sandbox, or the store refuses: not found
             rows = []
         files = [str(row[0]) for row in rows]
         for fmt, suffixes in SUFFIXES.items():
@@ -624,20 +609,17 @@ class ResultStream:
                 except StopIteration:
                     return
                 yield batch
-        except (duckdb.Error, OSError) as exc:
-            raise self._engine._error(exc, self._timer) from None
-        except Exception as exc:  # pyarrow wraps DuckDB's errors while streaming
-            if type(exc).__module__.startswith(("pyarrow", "duckdb")):
-                raise self._engine._error(_Wrapped(exc), self._timer) from None
+        except Exception as exc:  # DuckDB's errors, or pyarrow's wrapping them while streaming
+            if isinstance(exc, (duckdb.Error, OSError)) or type(exc).__module__.startswith(
+                "pyarrow"
+            ):
+                raise self._engine._error(exc, self._timer) from None
             raise
         except KeyboardInterrupt:
             self._engine.interrupt()
             raise
         finally:
             _cancel(self._timer)
-
-    def read_next_batch(self) -> Any:
-        return next(iter(self))
 
     def read_all(self) -> Any:
         import pyarrow as pa
@@ -647,10 +629,6 @@ class ResultStream:
     def close(self) -> None:
         _cancel(self._timer)
         self._reader.close()
-
-
-class _Wrapped(Exception):
-    pass
 
 
 def _cancel(timer: threading.Timer | None) -> None:

@@ -13,9 +13,9 @@
 
 pyspark is never imported here: the caller's session is used through its own methods. Credentials
 come from the depot's `r` secret, decrypted in memory by the `Service` (audited, and registered
-with the redactor): the password reaches Spark only as the JDBC `password` option, which Spark
-redacts from plans (`spark.redaction.regex`); py4j's debug log lines and our errors go through the
-redactor.
+with the redactor): the password reaches Spark only as the JDBC `password` option, which its
+JDBC plans do not print (a test checks every explain mode); py4j's debug log lines and our errors
+go through the redactor.
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 from entrepot.catalog.model import Address
 from entrepot.errors import EntrepotError, NotFoundError
+from entrepot.query.locate import ObjectRoot, scanned
 from entrepot.secrets.redact import redactor
 
 if TYPE_CHECKING:
@@ -79,7 +80,13 @@ def read(
     format: str | None = None,
     options: dict[str, str] | None = None,
 ) -> Any:
-    """A DataFrame over one dataset of a depot (see the module docstring)."""
+    """A pyspark DataFrame over the dataset at `address` (dataos://depot:collection/dataset).
+
+    `service`: an `entrepot.service.Service` to resolve the depot with (default: a new one for
+    $ENTREPOT_HOME). `options`: extra reader options (JDBC properties, csv `inferSchema`, ...).
+    Raises `entrepot.errors.EntrepotError` (with a hint) for an unknown depot, an address that is
+    not a dataset, an unsupported depot type, or a read Spark cannot set up (message redacted).
+    """
     addr = Address.parse(address)
     if addr.collection is None or addr.dataset is None:
         raise EntrepotError(
@@ -277,10 +284,13 @@ def _read_files(
 ) -> Any:
     assert addr.collection is not None and addr.dataset is not None
     rendering = dict(_rendering(conn, addr))
-    root = rendering.pop("path")
-    if not root.endswith("/"):
-        root += "/"
-    location, catalog_format = _location(service, addr, conn, root)
+    objects = ObjectRoot.of(rendering.pop("path"), conn)
+    entry = scanned(service, addr)
+    if entry is not None:  # the scanned path: its file name may carry an extension
+        location = objects.key_url(str(entry["details"]["path"]))
+        catalog_format = entry["details"].get("format") or None
+    else:
+        location, catalog_format = objects.url(addr.collection, addr.dataset), None
     fmt = (fmt or catalog_format or getattr(conn.config, "format", None) or "parquet").lower()
     if "," in fmt or fmt not in FORMATS:
         raise EntrepotError(
@@ -298,30 +308,6 @@ def _read_files(
     for key, value in {**defaults, **extra}.items():
         reader = reader.option(key, value)
     return _load(reader, addr, conn, path=location)
-
-
-def _location(
-    service: Service, addr: Address, conn: ResolvedConnection, root: str
-) -> tuple[str, str | None]:
-    """The dataset's URI and the catalog's format: the scanned path when the catalog has the
-    dataset (its file name may carry an extension), else `root/collection/dataset`."""
-    assert addr.collection is not None and addr.dataset is not None
-    relative = (getattr(conn.config, "relativePath", None) or "").strip("/")
-    prefix = f"{relative}/" if relative else ""
-    bucket_root = root[: len(root) - len(prefix)] if prefix and root.endswith(prefix) else root
-    try:
-        entry = service.catalog("dataset", addr)
-    except NotFoundError:
-        entry = None
-    if entry is not None and not entry.get("deleted"):
-        details = entry.get("details") or {}
-        key = str(details.get("path") or "")
-        if key:
-            fmt = details.get("format") or None
-            return bucket_root + key.lstrip("/"), fmt
-    if relative and relative.rsplit("/", 1)[-1] == addr.collection:
-        return f"{root}{addr.dataset}", None
-    return f"{root}{addr.collection}/{addr.dataset}", None
 
 
 def _hadoop_configuration(spark: Any) -> Any:

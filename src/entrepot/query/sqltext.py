@@ -49,9 +49,7 @@ class Token:
 def tokens(sql: str) -> list[Token]:
     out = []
     for match in TOKEN.finditer(sql):
-        kind = match.lastgroup or "other"
-        if kind == "tag":  # pragma: no cover - a named group inside `dollar`
-            kind = "dollar"
+        kind = match.lastgroup or "other"  # the outer group: `tag` is inside `dollar`
         out.append(Token(kind, match.group(), match.start()))
     return out
 

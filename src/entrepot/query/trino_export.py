@@ -127,7 +127,9 @@ def plan(
     directory = Path(directory)
     target = Path(env_file) if env_file is not None else default_env_file(directory)
     every = svc.list_resources(rtype="depot", all_owners=True, details=True)
-    rows = [svc.depot(name) for name in dict.fromkeys(names)] if names else every
+    by_name = {row.name: row for row in every}
+    # An unknown name goes through svc.depot for its error (with the nearest name).
+    rows = [by_name.get(n) or svc.depot(n) for n in dict.fromkeys(names)] if names else every
     _refuse_clashing_prefixes([row.name for row in every])
     result = TrinoExport(directory, target, complete=not names)
     for row in sorted(rows, key=lambda r: r.name):
