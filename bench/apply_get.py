@@ -502,6 +502,21 @@ def _verdict(ok: bool) -> str:
     return "PASS" if ok else "FAIL"
 
 
+def run_in_tmp(prefix: str, bench: Callable[[Path], None]) -> int:
+    """The benches that start their own PostgreSQL: a temporary folder the postgres user can
+    traverse, `bench(folder)`, exit status 1 with `bench FAILED: ...` on any error, cleaned up."""
+    tmp = Path(tempfile.mkdtemp(prefix=prefix))
+    tmp.chmod(0o755)  # the postgres user must traverse it
+    try:
+        bench(tmp)
+    except Exception as error:  # BenchError, a server that did not start, a driver error
+        print(f"\nbench FAILED: {type(error).__name__}: {error}", file=sys.stderr)
+        return 1
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     tmp = Path(tempfile.mkdtemp(prefix="entrepot-bench-"))

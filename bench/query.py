@@ -22,10 +22,8 @@ import asyncio
 import gc
 import os
 import re
-import shutil
 import statistics
 import sys
-import tempfile
 import textwrap
 import threading
 import time
@@ -37,7 +35,13 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.apply_get import BenchError, clean_env, find_entrepot, run  # noqa: E402
+from bench.apply_get import (  # noqa: E402
+    BenchError,
+    clean_env,
+    find_entrepot,
+    run,
+    run_in_tmp,
+)
 from scripts.services import PostgresServer  # noqa: E402
 
 DATABASE = "bench_query"
@@ -604,16 +608,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
-    tmp = Path(tempfile.mkdtemp(prefix="entrepot-bench-query-"))
-    tmp.chmod(0o755)  # the postgres user must traverse it
-    try:
-        bench(args, tmp)
-    except Exception as error:  # BenchError, a server that did not start, a driver error
-        print(f"\nbench FAILED: {type(error).__name__}: {error}", file=sys.stderr)
-        return 1
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-    return 0
+    return run_in_tmp("entrepot-bench-query-", lambda tmp: bench(args, tmp))
 
 
 if __name__ == "__main__":

@@ -23,7 +23,6 @@ import re
 import shutil
 import statistics
 import sys
-import tempfile
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -40,6 +39,7 @@ from bench.apply_get import (  # noqa: E402
     find_entrepot,
     gnu_time_works,
     run,
+    run_in_tmp,
     run_with_rss,
 )
 from scripts.services import PostgresServer  # noqa: E402
@@ -806,16 +806,7 @@ def bench(args: argparse.Namespace, tmp: Path) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
-    tmp = Path(tempfile.mkdtemp(prefix="entrepot-bench-scan-"))
-    tmp.chmod(0o755)  # the postgres user must traverse it
-    try:
-        bench(args, tmp)
-    except Exception as error:  # BenchError, a server that did not start, a driver error
-        print(f"\nbench FAILED: {type(error).__name__}: {error}", file=sys.stderr)
-        return 1
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-    return 0
+    return run_in_tmp("entrepot-bench-scan-", lambda tmp: bench(args, tmp))
 
 
 if __name__ == "__main__":

@@ -10,9 +10,7 @@ from pathlib import Path
 
 import click
 
-from entrepot.cli.output import dump, echo
-
-CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
+from entrepot.cli.output import CONTEXT, dump, echo
 
 
 @click.group("export", context_settings=CONTEXT)

@@ -13,6 +13,7 @@ from entrepot import __version__
 from entrepot.cli import export as export_commands
 from entrepot.cli import query as query_commands
 from entrepot.cli.output import (
+    CONTEXT,
     GET_COLUMNS,
     change_text,
     check_block,
@@ -32,7 +33,6 @@ if TYPE_CHECKING:
 
 RESOURCE_TYPES = ("depot", "instance-secret", "workflow")
 F = TypeVar("F", bound=Callable[..., Any])
-CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 
 
 def _service() -> Service:

@@ -16,6 +16,8 @@ if TYPE_CHECKING:
     from entrepot.connectors.base import CheckResult
     from entrepot.scanner.runner import RunRecord
 
+# Every command: -h as --help, help text up to 100 columns.
+CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 GET_COLUMNS = ("NAME", "VERSION", "TYPE", "WORKSPACE", "STATUS", "RUNTIME", "OWNER")
 
 

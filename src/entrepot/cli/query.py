@@ -14,14 +14,13 @@ from typing import TYPE_CHECKING, Any, BinaryIO
 
 import click
 
-from entrepot.cli.output import echo, is_terminal, table
+from entrepot.cli.output import CONTEXT, echo, is_terminal, table
 from entrepot.errors import EntrepotError, ExitCode
 from entrepot.secrets.redact import redactor
 
 if TYPE_CHECKING:
     from entrepot.query.engine import Engine
 
-CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 FORMATS = ["table", "csv", "json", "parquet"]
 
 
@@ -37,7 +36,7 @@ def engine_options(func: Any) -> Any:
             ),
             click.option(
                 "--timeout",
-                type=float,
+                type=click.FloatRange(min=0),
                 default=300.0,
                 show_default=True,
                 help="Cancel a statement after this many seconds (0: no limit).",

@@ -125,6 +125,12 @@ class Engine:
     def __init__(self, service: Service, options: Options | None = None) -> None:
         self.service = service
         self.options = options or Options()
+        if self.options.acl not in ("r", "rw"):
+            raise EntrepotError(
+                f"acl '{self.options.acl}' is not one of r, rw",
+                hint="r reads (the default); rw also writes, with the depot's rw secret",
+                exit_code=ExitCode.USAGE,
+            )
         self._rows: dict[str, ResourceRow] | None = None
         self._con: duckdb.DuckDBPyConnection | None = None
         self._attached: dict[str, Depot] = {}
