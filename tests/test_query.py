@@ -346,6 +346,9 @@ def test_limits_and_output_formats(home: Path, tmp_path: Path, shop: Shop) -> No
     )
     code, out, _ = query("-f", str(sql_file), "--output", "json")
     assert json.loads(out) == [{"n": 500}]
+    bad_file = write(tmp_path / "bad.sql", "SELECT 1;\nSELEC 2;\n")
+    code, _, err = query("-f", str(bad_file))
+    assert code == 3 and err.startswith(f"{bad_file}: error:") and "syntax error" in err, err
     code, _, err = query("SELEC 1")
     assert code == 3 and "syntax error" in err.lower()
     code, _, err = query("SELECT * FROM shpo.public.customers")

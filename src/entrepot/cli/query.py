@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, BinaryIO
 import click
 
 from entrepot.cli.output import CONTEXT, echo, is_terminal, table
-from entrepot.errors import EntrepotError, ExitCode
+from entrepot.errors import EntrepotError, ExitCode, Location
 from entrepot.secrets.redact import redactor
 
 if TYPE_CHECKING:
@@ -106,6 +106,11 @@ def query(
         raise EntrepotError(
             "the statement was cancelled (Ctrl-C)", exit_code=ExitCode.CANCELLED
         ) from None
+    except EntrepotError as error:
+        if path:  # which file; DuckDB's own "LINE n:" counts within the statement
+            for problem in error.problems:
+                problem.location = problem.location or Location(path)
+        raise
     finally:
         engine.close()
 
