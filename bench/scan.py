@@ -472,8 +472,9 @@ def breakdown(scan: Any, tmp: Path) -> list[tuple[str, float]]:
     """Where the commit step's time goes, in-process, on the datasets of one scan."""
     from entrepot.catalog import merge
     from entrepot.catalog.merge import MergeOptions, merge_scan
+    from entrepot.store import now
     from entrepot.store.migrations import upgrade
-    from entrepot.store.store import make_engine, now
+    from entrepot.store.store import make_engine
 
     rows: list[tuple[str, float]] = []
     body = getattr(merge, "_body", None)  # private: skipped if it is renamed

@@ -443,6 +443,21 @@ depot:
             "ON t.customer_id = c.id WHERE t.tier = 'gold' ORDER BY c.id"
         )
         assert rows == [{"name": "name 1"}, {"name": "name 4"}]
+        # Pushdown, from the server's own general log: the filter and the one column asked for
+        # reach MariaDB; the other column does not.
+        mariadb.sql("SET GLOBAL log_output = 'TABLE'; SET GLOBAL general_log = 1;")
+        try:
+            rows = as_json(f"SELECT count(*) AS n FROM crm.{database}.tiers WHERE tier = 'gold'")
+            sent = mariadb.sql(
+                "SELECT argument FROM mysql.general_log WHERE command_type = 'Execute' "
+                f"AND argument LIKE '%`{database}`.`tiers`%'"
+            )
+        finally:
+            mariadb.sql("SET GLOBAL general_log = 0; TRUNCATE TABLE mysql.general_log;")
+        assert rows == [{"n": 2}]
+        assert sent.strip().startswith("SELECT"), sent
+        assert "WHERE `tier` = 'gold'" in sent, sent  # the filter...
+        assert "`customer_id`" not in sent, sent  # ...and no column the statement does not need
         for sql in (
             f"INSERT INTO crm.{database}.tiers VALUES (9, 'x')",
             f"CALL mysql_execute('crm', 'DROP TABLE {database}.tiers')",

@@ -338,7 +338,8 @@ class Service:
     ) -> tuple[list[WriteItem], list[Outcome], list[dict[str, Any]]]:
         from entrepot.resources.base import USER_ID
         from entrepot.secrets.crypto import encode_files
-        from entrepot.store.store import WriteItem, now
+        from entrepot.store import now
+        from entrepot.store.store import WriteItem
 
         store = self.store
         # A dry run writes nothing: not even a first master key, fingerprint key or store file.
@@ -568,7 +569,7 @@ class Service:
 
         from entrepot.connectors import get_connector
         from entrepot.connectors.base import run_check, unsupported
-        from entrepot.store.store import now
+        from entrepot.store import now
 
         rows = self.list_resources(rtype="depot", all_owners=True, details=True)
         if names is not None:
@@ -649,46 +650,53 @@ class Service:
         `certificates` secret). v1 inline `connectionSecret` entries count the same way.
         """
         from entrepot.connectors.base import ResolvedConnection
-        from entrepot.resources.compile import connection_config
+        from entrepot.resources.depot_types import connection_config
+        from entrepot.store import reader
 
         manifest = row.manifest or {}
         depot_type, config = connection_config(manifest)
-        conn = ResolvedConnection(row.name, depot_type.name, acl, config)  # type: ignore[arg-type]
+        conn = ResolvedConnection(row.name, depot_type.name, acl, config)
         refs = [str(ref["name"]) for ref in manifest["depot"].get("secrets") or []]
-        stored = self.store.existing([("instance-secret", "", name) for name in refs])
-        for name in refs:
-            secret_row = stored.get(("instance-secret", "", name))
-            if secret_row is None:
-                raise MissingCredentialError(
-                    f"instance secret '{name}' referenced by depot '{row.name}' does not exist"
-                )
-            body = (secret_row.manifest or {}).get("instance-secret", {})
-            secret_acl = str(body.get("acl"))
-            is_certificate = str(body.get("type", "")).startswith("certificate")
-            if secret_acl != acl and not (acl == "rw" and is_certificate):
-                continue
-            conn.secret_names.append(name)
-            data, files, _ = self._decrypt(secret_row.id, "instance-secret", name, "", purpose)
-            for key, value in data.items():
-                conn.data.setdefault(key, value)
-                conn.key_sources.setdefault(key, name)
-            for key, content in files.items():
-                conn.files.setdefault(key, content)
-                conn.key_sources.setdefault(key, name)
         inline = manifest["depot"].get("connectionSecret") or manifest["depot"].get(
             "connectionSecrets"
         )
-        for index, entry in enumerate(inline or []):
-            if entry.get("acl") != acl:
-                continue
-            slot = f"connectionSecret[{index}]"
-            data, files, _ = self._decrypt(row.id, "depot", row.name, slot, purpose)
-            conn.secret_names.append(f"{row.name} {slot}")
-            for key, value in data.items():
-                conn.data.setdefault(key, value)
-                conn.key_sources.setdefault(key, f"{row.name} (inline {slot})")
-            for key, content in files.items():
-                conn.files.setdefault(key, content)
+        store = reader.open_reader(self.settings)
+        try:
+            stored = reader.instance_secrets(store, refs)
+            for name in refs:
+                if name not in stored:
+                    raise MissingCredentialError(
+                        f"instance secret '{name}' referenced by depot '{row.name}' does not exist"
+                    )
+                secret_id, secret_manifest = stored[name]
+                body = secret_manifest.get("instance-secret", {})
+                secret_acl = str(body.get("acl"))
+                is_certificate = str(body.get("type", "")).startswith("certificate")
+                if secret_acl != acl and not (acl == "rw" and is_certificate):
+                    continue
+                conn.secret_names.append(name)
+                data, files, _ = self._decrypt(
+                    store, secret_id, "instance-secret", name, "", purpose
+                )
+                for key, value in data.items():
+                    conn.data.setdefault(key, value)
+                    conn.key_sources.setdefault(key, name)
+                for key, content in files.items():
+                    conn.files.setdefault(key, content)
+                    conn.key_sources.setdefault(key, name)
+            for index, entry in enumerate(inline or []):
+                if entry.get("acl") != acl:
+                    continue
+                slot = f"connectionSecret[{index}]"
+                data, files, _ = self._decrypt(store, row.id, "depot", row.name, slot, purpose)
+                conn.secret_names.append(f"{row.name} {slot}")
+                for key, value in data.items():
+                    conn.data.setdefault(key, value)
+                    conn.key_sources.setdefault(key, f"{row.name} (inline {slot})")
+                for key, content in files.items():
+                    conn.files.setdefault(key, content)
+        finally:
+            store.close()
         return conn
 
     # --- delete -----------------------------------------------------------------------------
@@ -700,8 +708,7 @@ class Service:
         force: bool = False,
     ) -> list[Outcome]:
         """Delete resources by (type, workspace, name); refuse while others depend on them."""
-        from entrepot.store import reader
-        from entrepot.store.store import now
+        from entrepot.store import now, reader
 
         existing = self.store.existing(targets)
         missing = [t for t in targets if t not in existing]
@@ -777,34 +784,57 @@ class Service:
 
     def resolve_secret(self, name: str, purpose: str, *, acl: str | None = None) -> ResolvedSecret:
         """Decrypt an instance secret for a consumer. Every call is written to the audit trail."""
+        from entrepot.store import reader
 
-        key = ("instance-secret", "", name)
-        found = self.store.existing([key]).get(key)
-        if found is None:
-            raise NotFoundError(f"instance secret '{name}' not found")
-        stored_acl = str((found.manifest or {}).get("instance-secret", {}).get("acl", ""))
-        if acl is not None and stored_acl != acl:
-            raise RefusedError(
-                f"instance secret '{name}' has acl '{stored_acl}', not '{acl}'",
-                hint="reads use the depot's r secret; writes its rw secret",
+        store = reader.open_reader(self.settings)
+        try:
+            found = reader.instance_secrets(store, [name]).get(name)
+            if found is None:
+                raise NotFoundError(f"instance secret '{name}' not found")
+            secret_id, manifest = found
+            stored_acl = str(manifest.get("instance-secret", {}).get("acl", ""))
+            if acl is not None and stored_acl != acl:
+                raise RefusedError(
+                    f"instance secret '{name}' has acl '{stored_acl}', not '{acl}'",
+                    hint="reads use the depot's r secret; writes its rw secret",
+                )
+            data, files, secret_type = self._decrypt(
+                store, secret_id, "instance-secret", name, "", purpose
             )
-        data, files, secret_type = self._decrypt(found.id, "instance-secret", name, "", purpose)
+        finally:
+            store.close()
         return ResolvedSecret(name, stored_acl, secret_type, data, files)
 
     def _decrypt(
-        self, resource_id: int, rtype: str, name: str, slot: str, purpose: str
+        self,
+        store: reader_module.Reader,
+        resource_id: int,
+        rtype: str,
+        name: str,
+        slot: str,
+        purpose: str,
     ) -> tuple[dict[str, str], dict[str, bytes], str | None]:
         """Open one slot of secret material, register its values for redaction, audit it."""
-        from entrepot.secrets.crypto import decode_files
-        from entrepot.store.store import now
+        from entrepot.errors import StoreError
+        from entrepot.secrets import crypto
+        from entrepot.store import now, reader
 
         binding = _binding(rtype, name, slot)
-        payload, secret_type = self.store.open_secret(resource_id, slot, binding, self.keyring)
+        material = reader.secret_material(store, resource_id, slot)
+        if material is None:
+            raise StoreError(f"no secret material for '{binding}'")
+        # The data key is bound to the binding it was created for: a row moved elsewhere fails.
+        dek = crypto.unwrap_key(
+            self.keyring.get(material["master_key_id"]), bytes(material["wrapped"]), binding
+        )
+        payload = crypto.decrypt_payload(dek, bytes(material["ciphertext"]), binding)
+        secret_type = material["secret_type"]
         data = {k: str(v) for k, v in payload.get("data", {}).items()}
-        files = decode_files(payload.get("files", {}))
+        files = crypto.decode_files(payload.get("files", {}))
         _register_secret_values(data, files)
         keys = ", ".join(sorted([*data, *files]))
-        self.store.record(
+        reader.record_audit(
+            store,
             [
                 {
                     "at": now(),
@@ -815,7 +845,7 @@ class Service:
                     "purpose": purpose,
                     "detail": f"{slot} keys: {keys}" if slot else f"keys: {keys}",
                 }
-            ]
+            ],
         )
         return data, files, secret_type
 
@@ -825,7 +855,7 @@ class Service:
 
         from entrepot.errors import StoreError
         from entrepot.secrets import crypto
-        from entrepot.store.store import now
+        from entrepot.store import now
 
         keyring = self.keyring
         from_env = bool(os.environ.get("ENTREPOT_MASTER_KEY"))

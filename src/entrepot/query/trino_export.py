@@ -147,7 +147,7 @@ def plan(
 def _render(svc: Service, row: ResourceRow, directory: Path) -> Catalog | Skipped:
     from entrepot.connectors import get_connector
     from entrepot.connectors.base import Connector, MissingCredential, StepFailed
-    from entrepot.resources.compile import connection_config
+    from entrepot.resources.depot_types import connection_config
     from entrepot.service import MissingCredentialError
 
     depot_type, _ = connection_config(row.manifest or {})

@@ -380,21 +380,6 @@ def depot_name(address: str) -> str:
     return address.strip().removeprefix("dataos://").split(":", 1)[0].split("/", 1)[0]
 
 
-def connection_config(manifest: dict[str, Any]) -> tuple[DepotType, BaseModel]:
-    """The source type and validated connection block of a stored (valid) depot manifest."""
-    spec = manifest["depot"]
-    declared = lookup_type(str(spec["type"]))
-    if declared is None:  # pragma: no cover - stored manifests were validated
-        raise ValueError(f"unknown depot type {spec['type']!r}")
-    if manifest.get("version") == "v1":
-        block = spec["spec"]
-    else:
-        block = next(spec[key] for key in ALL_BLOCK_KEYS if spec.get(key) is not None)
-    subprotocol = block.get("subprotocol") if isinstance(block, dict) else None
-    depot_type = effective_type(declared, str(subprotocol) if subprotocol else None)
-    return depot_type, depot_type.block.model_validate(block)
-
-
 __all__ = [
     "KINDS",
     "REDACTED",

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Annotated
+from typing import Annotated, Any
 
 from pydantic import AfterValidator, Field
 
@@ -357,3 +357,18 @@ def effective_type(declared: DepotType, subprotocol: str | None) -> DepotType:
         if mapped:
             return DEPOT_TYPES[mapped]
     return declared
+
+
+def connection_config(manifest: dict[str, Any]) -> tuple[DepotType, Block]:
+    """The source type and validated connection block of a stored (valid) depot manifest."""
+    spec = manifest["depot"]
+    declared = lookup_type(str(spec["type"]))
+    if declared is None:  # pragma: no cover - stored manifests were validated
+        raise ValueError(f"unknown depot type {spec['type']!r}")
+    if manifest.get("version") == "v1":
+        block = spec["spec"]
+    else:
+        block = next(spec[key] for key in ALL_BLOCK_KEYS if spec.get(key) is not None)
+    subprotocol = block.get("subprotocol") if isinstance(block, dict) else None
+    depot_type = effective_type(declared, str(subprotocol) if subprotocol else None)
+    return depot_type, depot_type.block.model_validate(block)

@@ -18,7 +18,7 @@ from entrepot.connectors.base import ScanFailed
 from entrepot.errors import EntrepotError
 from entrepot.resources.compile import depot_name
 from entrepot.resources.workflow import ScannerStackSpec, WorkflowSpec
-from entrepot.store.store import now
+from entrepot.store import now
 from entrepot.store.tables import workflow_run
 
 if TYPE_CHECKING:

@@ -2,9 +2,18 @@
 
 This folder owns the schema (`tables.py`, SQLAlchemy Core), its Alembic migrations, the write path
 (`store.py`: atomic applies with optimistic concurrency on `resource_version`) and the read path
-(`reader.py`: plain SQL through the stdlib `sqlite3` module for the embedded store, so `get` does
-not pay SQLAlchemy's ~250 ms import; through SQLAlchemy for PostgreSQL). SQLite (WAL) is the
-embedded default; PostgreSQL is for servers. It imports `entrepot.errors` and `entrepot.config`.
+(`reader.py`: plain SQL through the stdlib `sqlite3` module for the embedded store, so `get` and
+`query` do not pay SQLAlchemy's ~300 ms import; through SQLAlchemy for PostgreSQL). Reading
+commands' one write, the audit event of a decryption, goes through the reader too. SQLite (WAL)
+is the embedded default; PostgreSQL is for servers. It imports `entrepot.errors` and
+`entrepot.config`.
 """
 
 SCHEMA_HEAD = "0003"  # the newest migration; the reader checks it without importing Alembic
+
+
+def now() -> str:
+    """The store's timestamps: UTC, milliseconds, ISO 8601 with a Z."""
+    from datetime import UTC, datetime
+
+    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")

@@ -7,7 +7,6 @@ import json
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import Connection, Engine, create_engine, delete, event, insert, select, update
@@ -16,6 +15,7 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 from entrepot.config import Settings
 from entrepot.errors import ConflictError, StoreError
 from entrepot.secrets import crypto
+from entrepot.store import now
 from entrepot.store.reader import ResourceRow
 from entrepot.store.tables import (
     audit_event,
@@ -28,10 +28,6 @@ from entrepot.store.tables import (
 )
 
 FINGERPRINT_KEY_SETTING = "fingerprint_data_key_id"
-
-
-def now() -> str:
-    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def make_engine(url: str) -> Engine:
@@ -371,38 +367,6 @@ class Store:
         return sqlite_insert(table)
 
     # --- secret values ----------------------------------------------------------------------
-
-    def open_secret(
-        self, resource_id: int, slot: str, binding: str, keyring: crypto.Keyring
-    ) -> tuple[dict[str, Any], str | None]:
-        """Decrypt one slot: (payload, secret type)."""
-        self.migrate()
-        with self.engine.connect() as conn:
-            row = (
-                conn.execute(
-                    select(
-                        secret_material.c.secret_type,
-                        secret_material.c.ciphertext,
-                        data_key.c.wrapped,
-                        data_key.c.master_key_id,
-                        data_key.c.purpose,
-                    )
-                    .join(data_key, data_key.c.id == secret_material.c.data_key_id)
-                    .where(secret_material.c.resource_id == resource_id)
-                    .where(secret_material.c.slot == slot)
-                )
-                .mappings()
-                .one_or_none()
-            )
-        if row is None:
-            raise StoreError(f"no secret material for '{binding}'")
-        # The data key is bound to the binding it was created for: a row moved elsewhere fails.
-        dek = crypto.unwrap_key(keyring.get(row["master_key_id"]), row["wrapped"], binding)
-        return crypto.decrypt_payload(dek, row["ciphertext"], binding), row["secret_type"]
-
-    def record(self, audit: list[dict[str, Any]]) -> None:
-        with self.transaction() as conn:
-            conn.execute(insert(audit_event), audit)
 
     def rotate(
         self, keyring: crypto.Keyring, new_key: crypto.MasterKey, audit: dict[str, Any]
