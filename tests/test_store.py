@@ -255,3 +255,21 @@ def test_catalog_merge_writes_alike_on_both_stores(backend: str) -> None:
         assert history[3][2]["columns_added"] == ["y"]
     finally:
         store.close()
+
+
+def test_decryption_is_audited_alike_on_both_stores(backend: str, tmp_path: Path) -> None:
+    """Reading commands decrypt and audit through the store reader (stdlib sqlite3 on SQLite,
+    SQLAlchemy elsewhere): the values come back, each decryption is one audit event, and an
+    acl mismatch is refused before anything is decrypted."""
+    from entrepot.errors import RefusedError
+
+    assert run_cli("apply", "-f", str(write(tmp_path / "s.yml", SECRET))).exit_code == 0
+    service = Service(load_settings())
+    resolved = service.resolve_secret("shared-r", "store test read", acl="r")
+    assert resolved.data == {"username": "u", "password": "Secret-Pass"}
+    with pytest.raises(RefusedError):
+        service.resolve_secret("shared-r", "store test write", acl="rw")
+    events = json.loads(run_cli("admin", "audit", "--output", "json").stdout)
+    purposes = [e.get("purpose") for e in events]
+    assert purposes.count("store test read") == 1 and "store test write" not in purposes
+    assert "Secret-Pass" not in json.dumps(events)
