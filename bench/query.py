@@ -86,7 +86,7 @@ BARE_PARQUET = textwrap.dedent(
                                              "autoload_known_extensions": False})
     con.execute(f"LOAD '{os.environ['BENCH_EXTENSION']}'")
     con.execute(f"ATTACH '{os.environ['BENCH_CONNINFO']}' AS pg (TYPE postgres, READ_ONLY)")
-    reader = con.execute(sys.argv[1]).fetch_record_batch(122_880)
+    reader = con.execute(sys.argv[1]).to_arrow_reader(122_880)
     with open(sys.argv[2], "wb") as fh, pq.ParquetWriter(fh, reader.schema) as writer:
         for batch in reader:
             writer.write_batch(batch)
@@ -290,6 +290,30 @@ def timed(label: str, fn: Callable[[], Any], repeat: int, rows: int, note: str =
     return row
 
 
+def timed_pair(
+    first: tuple[str, Callable[[], Any]],
+    second: tuple[str, Callable[[], Any]],
+    repeat: int,
+    rows: int,
+) -> tuple[Row, Row]:
+    """Two readers compared to each other, run alternately (first, second, first, ...) so
+    that neither gains from the order: a warm page cache, a machine busier at one moment."""
+    rows_a, rows_b = Row(first[0]), Row(second[0])
+    for _ in range(repeat):
+        for (label, fn), row in ((first, rows_a), (second, rows_b)):
+            gc.collect()
+            start = time.perf_counter()
+            result = fn()
+            row.samples.append(time.perf_counter() - start)
+            got = result if isinstance(result, int) else result.num_rows
+            if got != rows:
+                raise BenchError(f"{label}: {got} rows, expected {rows}")
+            del result
+    for row in (rows_a, rows_b):
+        print(f"  {row.label}: {row.median:.3f} s", flush=True)
+    return rows_a, rows_b
+
+
 def ours_attach(src: Source) -> float:
     """A fresh Client to the statement ready to run: the depot's row, its secret decrypted,
     a DuckDB connection with the extension loaded, the depot attached, the sandbox set."""
@@ -437,15 +461,12 @@ def bench(args: argparse.Namespace, tmp: Path) -> None:
 
         n, repeat, slow = args.rows, args.repeat, args.slow_repeat
         print("timing ...", flush=True)
-        ours = timed(
-            "ours: Client().sql (fresh Client: resolve, attach, read)",
-            lambda: ours_client(src),
-            repeat,
-            n,
-        )
-        bare = timed(
-            "bare DuckDB, same extension (connect, LOAD, ATTACH, read)",
-            lambda: bare_duckdb(src),
+        ours, bare = timed_pair(
+            ("ours: Client().sql (fresh Client: resolve, attach, read)", lambda: ours_client(src)),
+            (
+                "bare DuckDB, same extension (connect, LOAD, ATTACH, read)",
+                lambda: bare_duckdb(src),
+            ),
             repeat,
             n,
         )
@@ -463,20 +484,20 @@ def bench(args: argparse.Namespace, tmp: Path) -> None:
         out = tmp / "out.parquet"
         query = f"SELECT * FROM {DEPOT}.public.{TABLE}"
         ours_cli = [str(entrepot), "query", query, "--output", "parquet", "--out", str(out)]
-        cli = timed(
-            "ours: entrepot query --output parquet --out FILE (process)",
-            lambda: to_parquet(ours_cli, env, out),
-            repeat,
-            n,
-        )
         script = tmp / "bare_parquet.py"
         script.write_text(BARE_PARQUET)
         bare_env = dict(env, BENCH_EXTENSION=str(extension_path("postgres")))
         bare_env["BENCH_CONNINFO"] = src.conninfo()
         bare_cmd = [sys.executable, str(script), f"SELECT * FROM pg.public.{TABLE}", str(out)]
-        bare_cli = timed(
-            "bare DuckDB -> same parquet writer (python process)",
-            lambda: to_parquet(bare_cmd, bare_env, out),
+        cli, bare_cli = timed_pair(
+            (
+                "ours: entrepot query --output parquet --out FILE (process)",
+                lambda: to_parquet(ours_cli, env, out),
+            ),
+            (
+                "bare DuckDB -> same parquet writer (python process)",
+                lambda: to_parquet(bare_cmd, bare_env, out),
+            ),
             repeat,
             n,
         )
