@@ -28,12 +28,15 @@ if ! has_program mariadb || ! has_program mariadb-admin; then
 fi
 # The PostgreSQL JDBC driver for Spark reads (tests/test_spark.py; pyspark needs Java 17+).
 [[ -f /usr/share/java/postgresql.jar ]] || need+=(libpostgresql-jdbc-java)
+# MariaDB Connector/J, for Spark reads of MySQL depots (Debian has no MySQL Connector/J).
+[[ -f /usr/share/java/mariadb-java-client.jar ]] || need+=(libmariadb-java)
 
 if [[ ${#need[@]} -gt 0 ]]; then
   if ! command -v apt-get >/dev/null 2>&1; then
     echo "please install: ${need[*]} (PostgreSQL server binaries: initdb, pg_ctl, postgres;" \
       "MariaDB: mariadbd, mariadb-install-db, mariadb, mariadb-admin;" \
-      "the PostgreSQL JDBC driver at /usr/share/java/postgresql.jar)" >&2
+      "the PostgreSQL JDBC driver at /usr/share/java/postgresql.jar, MariaDB Connector/J at" \
+      "/usr/share/java/mariadb-java-client.jar)" >&2
     exit 1
   fi
   SUDO=""

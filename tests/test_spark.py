@@ -1,5 +1,6 @@
 """entrepot.spark.read against a real local Spark session (pyspark, Java 17) and the session's
-PostgreSQL, through the Debian PostgreSQL JDBC jar; object stores through a `file` depot.
+PostgreSQL, through the Debian PostgreSQL JDBC jar, and MariaDB (a MySQL depot) through the Debian
+MariaDB Connector/J jar; object stores through a `file` depot.
 
 The Spark session starts once for the module (about 6.5 s). hadoop-azure and hadoop-aws are not
 on the classpath (no Maven offline), so for abfss and s3 only the Hadoop configuration a read sets
@@ -24,11 +25,15 @@ import entrepot.spark
 from entrepot.errors import EntrepotError, NotFoundError
 from entrepot.query.spark import SparkReadError
 from entrepot.service import Service
+from scripts.services import MariaDBServer
 from tests.conftest import SalesDatabase, run_cli, write
 
 pytestmark = pytest.mark.postgres
 
 JDBC_JAR = "/usr/share/java/postgresql.jar"
+# Debian has no MySQL Connector/J; MariaDB Connector/J (libmariadb-java) reads MySQL depots.
+MARIADB_JAR = "/usr/share/java/mariadb-java-client.jar"
+MARIADB_DRIVER = {"driver": "org.mariadb.jdbc.Driver"}
 
 
 @pytest.fixture(scope="module")
@@ -39,7 +44,7 @@ def spark() -> Iterator[Any]:
         SparkSession.builder.master("local[2]")
         .appName("entrepot-tests")
         .config("spark.ui.enabled", "false")
-        .config("spark.jars", JDBC_JAR)
+        .config("spark.jars", f"{JDBC_JAR},{MARIADB_JAR}")
         .config("spark.sql.shuffle.partitions", "2")
         .config("spark.driver.bindAddress", "127.0.0.1")
         .config("spark.driver.host", "127.0.0.1")
@@ -245,6 +250,58 @@ def test_the_jdbc_session_is_read_only_and_odd_names_are_quoted(
     pg_depot(tmp_path, postgres, name="odd", database=database)
     frame = entrepot.spark.read(spark, 'dataos://odd:Odd "Schema/Session.Settings')
     assert [tuple(r) for r in frame.collect()] == [("on", "entrepot")]
+
+
+def test_reads_a_mysql_depot_read_only_with_filters_pushed_down(
+    spark: Any, home: Path, tmp_path: Path, mariadb: MariaDBServer
+) -> None:
+    """A MySQL depot (MariaDB here, through MariaDB Connector/J and `options=` naming its
+    driver): the rows, the filter in the plan, and a session the source holds read-only."""
+    database = f"spark_{uuid.uuid4().hex[:8]}"
+    mariadb.sql(
+        f"""
+        CREATE DATABASE {database};
+        CREATE TABLE {database}.tiers (customer_id INT PRIMARY KEY, tier VARCHAR(10));
+        INSERT INTO {database}.tiers VALUES (1, 'gold'), (2, 'free'), (4, 'gold');
+        CREATE FUNCTION {database}.session_read_only() RETURNS INT RETURN @@tx_read_only;
+        CREATE VIEW {database}.session AS SELECT {database}.session_read_only() AS read_only;
+        CREATE USER IF NOT EXISTS 'spark_user'@'%' IDENTIFIED BY 'Spark-User-1';
+        GRANT SELECT, EXECUTE, SHOW VIEW ON {database}.* TO 'spark_user'@'%';
+        """
+    )
+    try:
+        apply(
+            tmp_path,
+            f"""name: crm-r
+version: v1
+type: instance-secret
+instance-secret:
+  type: key-value-properties
+  acl: r
+  data: {{username: spark_user, password: Spark-User-1}}
+---
+name: crm
+version: v2alpha
+type: depot
+depot:
+  type: mysql
+  secrets: [{{name: crm-r, allkeys: true}}]
+  mysql: {{host: {mariadb.host}, port: {mariadb.port}}}
+""",
+        )
+        frame = entrepot.spark.read(spark, f"dataos://crm:{database}/tiers", options=MARIADB_DRIVER)
+        assert sorted(tuple(r) for r in frame.collect()) == [(1, "gold"), (2, "free"), (4, "gold")]
+        gold = frame.filter(frame.tier == "gold").select("customer_id")
+        assert "*EqualTo(tier,gold)" in plan(gold), plan(gold)
+        assert sorted(r.customer_id for r in gold.collect()) == [1, 4]
+        session = entrepot.spark.read(
+            spark, f"dataos://crm:{database}/session", options=MARIADB_DRIVER
+        )
+        assert [tuple(r) for r in session.collect()] == [(1,)]
+        text = plan(gold, "extended")
+        assert "Spark-User-1" not in text
+    finally:
+        mariadb.sql(f"DROP DATABASE {database}; DROP USER IF EXISTS 'spark_user'@'%';")
 
 
 def test_a_wrong_password_is_an_error_without_the_password(

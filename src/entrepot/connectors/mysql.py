@@ -312,19 +312,24 @@ class MysqlConnector(Connector):
         return {"type": "mysql", "secret": secret, "read_only": conn.acl == "r"}
 
     def spark(self, conn: ResolvedConnection) -> dict[str, str]:
-        """Spark's JDBC options (MySQL Connector/J); the depot's `params` become URL
-        parameters."""
+        """Spark's JDBC options (MySQL Connector/J; MariaDB Connector/J 2.x takes the same
+        `jdbc:mysql:` URL); the depot's `params` become URL parameters. With `acl: r` every
+        connection Spark opens is made read-only at the source first (`sessionInitStatement`,
+        which both servers understand), as for the DuckDB scanner."""
         from urllib.parse import quote, urlencode
 
         cfg = _config(conn)
         params = {str(k): str(v) for k, v in (cfg.params or {}).items()}
         query = f"?{urlencode(params, quote_via=quote)}" if params else ""
-        return {
+        out = {
             "url": f"jdbc:mysql://{cfg.host}:{cfg.port}/{quote(cfg.database or '')}{query}",
             "driver": "com.mysql.cj.jdbc.Driver",
             "user": conn.require("username", "user"),
             "password": conn.require("password"),
         }
+        if conn.acl == "r":
+            out["sessionInitStatement"] = "SET SESSION TRANSACTION READ ONLY"
+        return out
 
     def trino(self, conn: ResolvedConnection, env_prefix: str) -> dict[str, str]:
         """Trino's MySQL connector (trino.io/docs/current/connector/mysql.html): one catalog

@@ -51,7 +51,9 @@ FILESYSTEM_JARS = {
 JDBC_JARS = {
     "postgresql": "/usr/share/java/postgresql.jar (Debian: libpostgresql-jdbc-java) or "
     "spark.jars.packages=org.postgresql:postgresql:42.7.4",
-    "mysql": "spark.jars.packages=com.mysql:mysql-connector-j:9.1.0",
+    "mysql": "spark.jars.packages=com.mysql:mysql-connector-j:9.1.0, or MariaDB Connector/J "
+    "(Debian: libmariadb-java, /usr/share/java/mariadb-java-client.jar) with "
+    "options={'driver': 'org.mariadb.jdbc.Driver'}",
 }
 
 
