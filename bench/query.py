@@ -274,18 +274,22 @@ class Row:
         return statistics.median(self.samples)
 
 
+def sample(label: str, fn: Callable[[], Any], rows: int) -> float:
+    """One run of fn(), in seconds; it must return a table of `rows` rows (or that count)."""
+    gc.collect()
+    start = time.perf_counter()
+    result = fn()
+    elapsed = time.perf_counter() - start
+    got = result if isinstance(result, int) else result.num_rows
+    if got != rows:
+        raise BenchError(f"{label}: {got} rows, expected {rows}")
+    return elapsed
+
+
 def timed(label: str, fn: Callable[[], Any], repeat: int, rows: int, note: str = "") -> Row:
-    """`repeat` runs of fn(); each must return a table of `rows` rows (or that count)."""
+    """`repeat` runs of fn()."""
     row = Row(label, note=note)
-    for _ in range(repeat):
-        gc.collect()
-        start = time.perf_counter()
-        result = fn()
-        row.samples.append(time.perf_counter() - start)
-        got = result if isinstance(result, int) else result.num_rows
-        if got != rows:
-            raise BenchError(f"{label}: {got} rows, expected {rows}")
-        del result
+    row.samples = [sample(label, fn, rows) for _ in range(repeat)]
     print(f"  {label}: {row.median:.3f} s", flush=True)
     return row
 
@@ -301,14 +305,7 @@ def timed_pair(
     rows_a, rows_b = Row(first[0]), Row(second[0])
     for _ in range(repeat):
         for (label, fn), row in ((first, rows_a), (second, rows_b)):
-            gc.collect()
-            start = time.perf_counter()
-            result = fn()
-            row.samples.append(time.perf_counter() - start)
-            got = result if isinstance(result, int) else result.num_rows
-            if got != rows:
-                raise BenchError(f"{label}: {got} rows, expected {rows}")
-            del result
+            row.samples.append(sample(label, fn, rows))
     for row in (rows_a, rows_b):
         print(f"  {row.label}: {row.median:.3f} s", flush=True)
     return rows_a, rows_b

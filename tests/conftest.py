@@ -18,7 +18,7 @@ from click.testing import CliRunner
 
 from entrepot.cli.main import main
 from entrepot.secrets.redact import redactor
-from scripts.services import PostgresServer
+from scripts.services import MariaDBServer, PostgresServer
 
 # MariaDB, Azurite, S3 and GCS servers for the session (tests/services_fixtures.py).
 pytest_plugins = ["tests.services_fixtures"]
@@ -107,6 +107,29 @@ def write(path: Path, text: str) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(text)
     return path
+
+
+def mysql_depot_yaml(
+    name: str, server: MariaDBServer, user: str, password: str, database: str | None = None
+) -> str:
+    """A MySQL depot `name` on the test MariaDB, with its `r` instance secret `name-r`."""
+    db = f", database: {database}" if database else ""
+    return f"""name: {name}-r
+version: v1
+type: instance-secret
+instance-secret:
+  type: key-value-properties
+  acl: r
+  data: {{username: {user}, password: {password}}}
+---
+name: {name}
+version: v2alpha
+type: depot
+depot:
+  type: mysql
+  secrets: [{{name: {name}-r, allkeys: true}}]
+  mysql: {{host: {server.host}, port: {server.port}{db}}}
+"""
 
 
 @dataclass

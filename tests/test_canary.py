@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from scripts.services import AzuriteServer, MariaDBServer
-from tests.conftest import Result, SalesDatabase, run_process, write
+from tests.conftest import Result, SalesDatabase, mysql_depot_yaml, run_process, write
 
 
 @pytest.fixture
@@ -154,22 +154,7 @@ depot:
   secrets: [{{name: pg-r, allkeys: true}}]
   postgresql: {{host: {postgres.host}, port: {postgres.port}, database: sales_data}}
 ---
-name: my-r
-version: v1
-type: instance-secret
-instance-secret:
-  type: key-value-properties
-  acl: r
-  data: {{username: root, password: $CANARY}}
----
-name: my
-version: v2alpha
-type: depot
-depot:
-  type: mysql
-  secrets: [{{name: my-r, allkeys: true}}]
-  mysql: {{host: {mariadb.host}, port: {mariadb.port}}}
----
+{mysql_depot_yaml("my", mariadb, "root", "$CANARY")}---
 name: az-r
 version: v1
 type: instance-secret

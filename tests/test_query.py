@@ -18,7 +18,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from scripts.services import AzuriteServer, MariaDBServer, S3Server
-from tests.conftest import SalesDatabase, run_cli, write
+from tests.conftest import SalesDatabase, mysql_depot_yaml, run_cli, write
 
 WRITER = "query_writer"
 WRITER_PW = "writer-pw-Quoted'&%"
@@ -419,24 +419,7 @@ def test_mysql_depot_joins_postgres(
     try:
         apply(
             tmp_path,
-            depot_yaml(shop)
-            + f"""---
-name: crm-r
-version: v1
-type: instance-secret
-instance-secret:
-  type: key-value-properties
-  acl: r
-  data: {{username: crm_user, password: Crm-User-1}}
----
-name: crm
-version: v2alpha
-type: depot
-depot:
-  type: mysql
-  secrets: [{{name: crm-r, allkeys: true}}]
-  mysql: {{host: {mariadb.host}, port: {mariadb.port}}}
-""",
+            depot_yaml(shop) + "---\n" + mysql_depot_yaml("crm", mariadb, "crm_user", "Crm-User-1"),
         )
         rows = as_json(
             f"SELECT c.name FROM shop.public.customers c JOIN crm.{database}.tiers t "

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from scripts.services import MariaDBServer
-from tests.conftest import run_cli, write
+from tests.conftest import mysql_depot_yaml, run_cli, write
 
 
 @pytest.fixture
@@ -50,22 +50,8 @@ def shop(mariadb: MariaDBServer) -> Iterator[str]:
 def apply_and_scan(tmp_path: Path, mariadb: MariaDBServer, database: str, config: str) -> str:
     path = write(
         tmp_path / "mysql.yml",
-        f"""name: shopdb-r
-version: v1
-type: instance-secret
-instance-secret:
-  type: key-value-properties
-  acl: r
-  data: {{username: scan_reader, password: Scan-Reader-1}}
----
-name: shopdb
-version: v2alpha
-type: depot
-depot:
-  type: mysql
-  secrets: [{{name: shopdb-r, allkeys: true}}]
-  mysql: {{host: {mariadb.host}, port: {mariadb.port}, database: {database}}}
----
+        mysql_depot_yaml("shopdb", mariadb, "scan_reader", "Scan-Reader-1", database)
+        + f"""---
 version: v1
 name: shopscan
 type: workflow

@@ -26,7 +26,7 @@ from entrepot.errors import EntrepotError, NotFoundError
 from entrepot.query.spark import SparkReadError
 from entrepot.service import Service
 from scripts.services import MariaDBServer
-from tests.conftest import SalesDatabase, run_cli, write
+from tests.conftest import SalesDatabase, mysql_depot_yaml, run_cli, write
 
 pytestmark = pytest.mark.postgres
 
@@ -270,25 +270,7 @@ def test_reads_a_mysql_depot_read_only_with_filters_pushed_down(
         """
     )
     try:
-        apply(
-            tmp_path,
-            f"""name: crm-r
-version: v1
-type: instance-secret
-instance-secret:
-  type: key-value-properties
-  acl: r
-  data: {{username: spark_user, password: Spark-User-1}}
----
-name: crm
-version: v2alpha
-type: depot
-depot:
-  type: mysql
-  secrets: [{{name: crm-r, allkeys: true}}]
-  mysql: {{host: {mariadb.host}, port: {mariadb.port}}}
-""",
-        )
+        apply(tmp_path, mysql_depot_yaml("crm", mariadb, "spark_user", "Spark-User-1"))
         frame = entrepot.spark.read(spark, f"dataos://crm:{database}/tiers", options=MARIADB_DRIVER)
         assert sorted(tuple(r) for r in frame.collect()) == [(1, "gold"), (2, "free"), (4, "gold")]
         gold = frame.filter(frame.tier == "gold").select("customer_id")

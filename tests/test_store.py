@@ -265,10 +265,13 @@ def test_decryption_is_audited_alike_on_both_stores(backend: str, tmp_path: Path
 
     assert run_cli("apply", "-f", str(write(tmp_path / "s.yml", SECRET))).exit_code == 0
     service = Service(load_settings())
-    resolved = service.resolve_secret("shared-r", "store test read", acl="r")
-    assert resolved.data == {"username": "u", "password": "Secret-Pass"}
-    with pytest.raises(RefusedError):
-        service.resolve_secret("shared-r", "store test write", acl="rw")
+    try:
+        resolved = service.resolve_secret("shared-r", "store test read", acl="r")
+        assert resolved.data == {"username": "u", "password": "Secret-Pass"}
+        with pytest.raises(RefusedError):
+            service.resolve_secret("shared-r", "store test write", acl="rw")
+    finally:
+        service.close()
     events = json.loads(run_cli("admin", "audit", "--output", "json").stdout)
     purposes = [e.get("purpose") for e in events]
     assert purposes.count("store test read") == 1 and "store test write" not in purposes
