@@ -381,3 +381,103 @@ def test_a_role_limited_to_one_connection_is_scanned_on_one_session(
         run_cli("catalog", "show", "dataos://shop:sales/orders", "--output", "json").stdout
     )
     assert shown["details"]["foreign_keys"][0]["references"]["table"] == "customers"
+
+
+def show(address: str) -> dict[str, object]:
+    result = run_cli("catalog", "show", address, "--output", "json")
+    assert result.exit_code == 0, result.stderr
+    record: dict[str, object] = json.loads(result.stdout)
+    return record
+
+
+def test_a_rescan_refreshes_row_estimates_and_sizes(
+    home: Path, tmp_path: Path, source: Source
+) -> None:
+    """ANALYZE rewrites no catalog row version, so the catalog signature stays and the rescan
+    takes its unchanged path: the estimates must be refreshed there too."""
+    source.sql(
+        # No autovacuum on it: only the test's ANALYZE measures the table.
+        "CREATE TABLE sales.rentals (id int PRIMARY KEY, rented_on date) "
+        "  WITH (autovacuum_enabled = false);"
+        "INSERT INTO sales.rentals SELECT g, DATE '2005-05-24' + g % 90 "
+        "  FROM generate_series(1, 16044) g;"
+        "GRANT SELECT ON sales.rentals TO scan_reader"
+    )
+    apply_depot(tmp_path, source)
+    path = scanner(tmp_path)
+    assert run(path)[0] == 0
+    # Never analyzed: PostgreSQL knows neither its rows nor its size yet (not 0 bytes).
+    details = show("dataos://shop:sales/rentals")["details"]
+    assert isinstance(details, dict)
+    assert (details["rows"], details["size"]) == (None, None)
+
+    source.sql("ANALYZE sales.rentals")
+    code, out, _ = run(path, "-r")
+    assert code == 0 and "4 datasets, no change" in out
+    log = run_cli("log", "-t", "workflow", "-n", "shopscan").stdout
+    assert "is unchanged since the last full scan" in log  # still the cheap path
+    pages = source.postgres.server.psql(
+        "SELECT relpages FROM pg_class WHERE oid = 'sales.rentals'::regclass",
+        database=source.database,
+    )
+    details = show("dataos://shop:sales/rentals")["details"]
+    assert isinstance(details, dict)
+    assert details["rows"] == 16044  # ANALYZE reads every row of so small a table
+    assert details["size"] == int(pages.strip()) * 8192 > 0
+    text = run_cli("catalog", "show", "dataos://shop:sales/rentals").stdout
+    assert f"rows: 16044; size: {details['size']}" in text
+    listing = json.loads(run_cli("catalog", "ls", "dataos://shop:sales", "--output", "json").stdout)
+    assert {r["name"]: r["rows"] for r in listing}["rentals"] == 16044
+    # Estimates move silently: no history entry.
+    history = json.loads(
+        run_cli("catalog", "history", "dataos://shop:sales/rentals", "--output", "json").stdout
+    )
+    assert [h["change"] for h in history] == ["added"]
+
+    source.sql("INSERT INTO sales.rentals SELECT g, NULL FROM generate_series(16045, 20000) g;"
+               "ANALYZE sales.rentals")  # fmt: skip
+    assert run(path, "-r")[0] == 0
+    details = show("dataos://shop:sales/rentals")["details"]
+    assert isinstance(details, dict) and details["rows"] == 20000
+
+
+def test_inheritance_children_are_linked_to_their_parents(
+    home: Path, tmp_path: Path, source: Source
+) -> None:
+    """pagila's payment_p2007_0x: partitions made with INHERITS before declarative
+    partitioning, linked both ways as declarative partitions are."""
+    source.sql(
+        """
+        CREATE TABLE sales.payment (payment_id int, amount numeric(5,2), paid_at timestamp);
+        CREATE TABLE sales.payment_p2007_01 (
+          CHECK (paid_at >= '2007-01-01' AND paid_at < '2007-02-01')) INHERITS (sales.payment);
+        CREATE TABLE sales.payment_p2007_02 (
+          CHECK (paid_at >= '2007-02-01' AND paid_at < '2007-03-01')) INHERITS (sales.payment);
+        CREATE TABLE public.audited (audited_by text);
+        -- two parents, in declared order, one in another schema
+        CREATE TABLE sales.refund (reason text) INHERITS (sales.payment, public.audited);
+        GRANT SELECT ON ALL TABLES IN SCHEMA sales, public TO scan_reader;
+        """
+    )
+    apply_depot(tmp_path, source)
+    assert run(scanner(tmp_path))[0] == 0
+    parent = show("dataos://shop:sales/payment")["details"]
+    assert isinstance(parent, dict)
+    assert parent["inherited_by"] == [
+        "sales.payment_p2007_01",
+        "sales.payment_p2007_02",
+        "sales.refund",
+    ]
+    child = show("dataos://shop:sales/payment_p2007_01")["details"]
+    assert isinstance(child, dict)
+    assert child["inherits"] == ["sales.payment"]
+    assert "partition_of" not in child  # no declarative partition: no bound
+    refund = show("dataos://shop:sales/refund")["details"]
+    assert isinstance(refund, dict)
+    assert refund["inherits"] == ["sales.payment", "public.audited"]
+    audited = show("dataos://shop:public/audited")["details"]
+    assert isinstance(audited, dict) and audited["inherited_by"] == ["sales.refund"]
+    text = run_cli("catalog", "show", "dataos://shop:sales/payment_p2007_01").stdout
+    assert "inherits: sales.payment" in text
+    text = run_cli("catalog", "show", "dataos://shop:sales/payment").stdout
+    assert "inherited by: sales.payment_p2007_01, sales.payment_p2007_02, sales.refund" in text

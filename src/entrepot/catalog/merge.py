@@ -41,6 +41,7 @@ class MergeResult:
     unchanged: int = 0
     deleted: int = 0
     held_back: int = 0  # deletions the threshold refused
+    refreshed: int = 0  # of the unchanged: statistics refreshed (merge_unchanged only)
     warnings: list[str] = field(default_factory=list)
 
     def counts(self) -> dict[str, int]:
@@ -72,6 +73,12 @@ def _dumps(value: Any) -> bytes:
         return text.encode()
 
 
+def _stats(values: dict[str, Any]) -> tuple[str, str]:
+    """(statistics JSON, its 16 hex digits of fingerprint)."""
+    stats = _dumps({k: values.get(k) for k in STATS})
+    return stats.decode(), hashlib.sha1(stats, usedforsecurity=False).hexdigest()[:16]
+
+
 def _body(dataset: Dataset) -> tuple[str, str, str]:
     """(structure JSON, statistics JSON, fingerprint): 40 hex digits of structure, 16 of stats.
 
@@ -81,29 +88,57 @@ def _body(dataset: Dataset) -> tuple[str, str, str]:
     """
     details = dataset.details
     text = _dumps({k: v for k, v in details.items() if k not in STATS})
-    stats = _dumps({k: details.get(k) for k in STATS})
+    stats, tail = _stats(details)
     head = hashlib.sha1(
         f"{dataset.kind}\x1f{dataset.description or ''}\x1f".encode(), usedforsecurity=False
     )
     head.update(text)
-    tail = hashlib.sha1(stats, usedforsecurity=False).hexdigest()[:16]
-    return text.decode(), stats.decode(), head.hexdigest() + tail
+    return text.decode(), stats, head.hexdigest() + tail
 
 
 def merge_unchanged(
-    conn: Connection, *, source: str, depot: str, source_type: str, run_id: int | None, now: str
+    conn: Connection,
+    *,
+    source: str,
+    depot: str,
+    source_type: str,
+    run_id: int | None,
+    now: str,
+    estimates: dict[tuple[str, str], dict[str, Any]] | None = None,
 ) -> MergeResult:
-    """The source's catalog signature has not moved since the last full scan: nothing to do."""
-    from sqlalchemy import func
-
+    """The source's catalog signature has not moved since the last full scan: no structure
+    to compare, only the statistics in `estimates` to refresh (silently, as merge_scan does)."""
     active = conn.execute(
-        select(func.count())
-        .select_from(catalog_dataset)
+        select(
+            catalog_dataset.c.id,
+            catalog_dataset.c.collection,
+            catalog_dataset.c.name,
+            catalog_dataset.c.stats,
+            catalog_dataset.c.fingerprint,
+        )
         .where(catalog_dataset.c.source == source)
         .where(catalog_dataset.c.deleted.is_(False))
-    ).scalar_one()
+    ).all()
+    updates = []
+    for row in active:
+        fresh = (estimates or {}).get((row.collection, row.name))
+        if fresh is None:
+            continue
+        stats, tail = _stats({**json.loads(row.stats), **fresh})
+        if stats != row.stats:
+            fingerprint = row.fingerprint[:STRUCTURE_CHARS] + tail
+            updates.append({"_id": row.id, "_stats": stats, "_fingerprint": fingerprint})
+    if updates:
+        conn.execute(
+            update(catalog_dataset)
+            .where(catalog_dataset.c.id == bindparam("_id"))
+            .values(
+                stats=bindparam("_stats"), fingerprint=bindparam("_fingerprint"), updated_at=now
+            ),
+            updates,
+        )
     _touch_source(conn, source, depot, source_type, run_id, now, keep_signature=True)
-    return MergeResult(unchanged=int(active))
+    return MergeResult(unchanged=len(active), refreshed=len(updates))
 
 
 def stored_signature(conn: Connection, source: str) -> str | None:

@@ -108,3 +108,6 @@ class ScanResult:
     # saw, and `unchanged` when it equals the last full scan's (then `datasets` is empty).
     signature: str | None = None
     unchanged: bool = False
+    # With `unchanged`: each dataset's statistics ("rows", "size"), which move without the
+    # signature (ANALYZE updates them in place), by (collection, name).
+    estimates: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)

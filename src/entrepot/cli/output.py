@@ -157,6 +157,8 @@ def dataset_text(record: dict[str, Any]) -> str:
     for key in ("owner", "rows", "size", "format", "modified", "partition_of", "partition_key"):
         if details.get(key) not in (None, "", []):
             facts.append(f"{key}: {details[key]}")
+    if details.get("inherits"):
+        facts.append(f"inherits: {', '.join(details['inherits'])}")
     if facts:
         lines.append("  " + "; ".join(facts))
     columns = details.get("columns", [])
@@ -202,6 +204,8 @@ def dataset_text(record: dict[str, Any]) -> str:
         lines.append(f"  {kind} {index['name']} using {index.get('method')}: ({cols}){extra}")
     if details.get("partitions"):
         lines.append(f"  partitions: {', '.join(details['partitions'])}")
+    if details.get("inherited_by"):
+        lines.append(f"  inherited by: {', '.join(details['inherited_by'])}")
     if details.get("definition"):
         lines.append("\n  definition:\n    " + details["definition"].replace("\n", "\n    "))
     return "\n".join(lines)

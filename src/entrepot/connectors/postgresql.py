@@ -292,7 +292,16 @@ class PostgresConnector(Connector):
                 if since is not None:  # a rescan: the signature alone tells whether to scan
                     signature = catalog_signature(pg, filters, cfg.database)
                     if since == signature:
-                        return ScanResult([], [], signature=signature, unchanged=True, queries=1)
+                        # Nothing to extract, but ANALYZE and VACUUM move the estimates in
+                        # place, unseen by the signature: refresh them, in one query.
+                        return ScanResult(
+                            [],
+                            [],
+                            signature=signature,
+                            unchanged=True,
+                            queries=2,
+                            estimates=scan_estimates(pg, filters),
+                        )
                     # Read before the scan's snapshot: a change in between only makes the next
                     # scan scan again.
                     result = scan_catalog(pg, filters, second=second)
@@ -413,18 +422,32 @@ WITH rels AS (
 )
 """
 
+# Estimated rows and size, as the planner knows them (VACUUM, ANALYZE and CREATE INDEX update
+# them in place). reltuples is -1 until the relation is first measured (PostgreSQL 14 and later):
+# both are then unknown (NULL), not 0. Reading pg_relation_size() instead would lock each table.
+ESTIMATES = """
+       CASE WHEN c.reltuples >= 0 THEN c.reltuples::bigint END AS rows,
+       CASE WHEN c.reltuples >= 0 OR c.relpages > 0
+            THEN c.relpages::bigint * current_setting('block_size')::bigint END AS size"""
+
 Q_RELATIONS = (
     RELS
     + """
 SELECT r.oid, r.nspname, r.relname, r.relkind, c.relispartition,
-       pg_get_userbyid(c.relowner) AS owner, c.reltuples::bigint AS rows,
-       c.relpages::bigint * current_setting('block_size')::bigint AS size,
+       pg_get_userbyid(c.relowner) AS owner,"""
+    + ESTIMATES
+    + """,
        d.description AS comment,
        CASE WHEN r.relkind IN ('v', 'm') THEN pg_get_viewdef(r.oid) END AS definition,
        pn.nspname AS parent_schema, pc.relname AS parent_name,
        CASE WHEN c.relispartition THEN pg_get_expr(c.relpartbound, c.oid) END AS bound,
        CASE WHEN r.relkind = 'p' THEN pg_get_partkeydef(r.oid) END AS partition_key,
-       fs.srvname AS foreign_server
+       fs.srvname AS foreign_server,
+       -- the parents of a child made with INHERITS (not a partition), in declared order
+       (SELECT array_agg(ipn.nspname || '.' || ipc.relname ORDER BY ih.inhseqno)
+          FROM pg_inherits ih JOIN pg_class ipc ON ipc.oid = ih.inhparent
+          JOIN pg_namespace ipn ON ipn.oid = ipc.relnamespace
+          WHERE ih.inhrelid = r.oid AND NOT c.relispartition) AS inherits
 FROM rels r JOIN pg_class c ON c.oid = r.oid
 LEFT JOIN pg_description d
   ON d.objoid = r.oid AND d.classoid = 'pg_class'::regclass AND d.objsubid = 0
@@ -499,6 +522,14 @@ ORDER BY i.indrelid, ic.relname
 """
 )
 
+# A rescan of an unchanged catalog: only the estimates, which move without changing it.
+Q_ESTIMATES = (
+    RELS
+    + "SELECT r.nspname, r.relname,"
+    + ESTIMATES
+    + "\nFROM rels r JOIN pg_class c ON c.oid = r.oid"
+)
+
 Q_ENUMS = "SELECT enumtypid, array_agg(enumlabel ORDER BY enumsortorder) FROM pg_enum GROUP BY 1"
 
 Q_SCHEMAS = """
@@ -557,6 +588,16 @@ def catalog_signature(pg: psycopg.Connection[Any], filters: Any, database: str) 
     options = json.dumps([scan_filters_params(filters), database], default=str)
     text = f"{row[0] if row else ''}\x1f{options}"
     return hashlib.sha1(text.encode(), usedforsecurity=False).hexdigest()
+
+
+def scan_estimates(
+    pg: psycopg.Connection[Any], filters: Any
+) -> dict[tuple[str, str], dict[str, Any]]:
+    """Estimated rows and size of every selected relation, as a full scan reports them."""
+    return {
+        (schema, name): {"rows": rows, "size": size}
+        for schema, name, rows, size in pg.execute(Q_ESTIMATES, scan_filters_params(filters))
+    }
 
 
 def scan_filters_params(filters: Any) -> dict[str, Any]:
@@ -792,16 +833,20 @@ def scan_catalog(
             }
         )
     partitions: dict[tuple[str, str], list[str]] = {}
+    children: dict[str, list[str]] = {}  # INHERITS: "schema.parent" -> its children
     for row in relations:
         if row[10] is not None:
             partitions.setdefault((row[10], row[11]), []).append(f"{row[1]}.{row[2]}")
+        for parent in row[15] or ():
+            children.setdefault(parent, []).append(f"{row[1]}.{row[2]}")
 
     datasets = []
     for (relid, schema, name, relkind, is_partition, owner, rows, size, comment, definition,
-         parent_schema, parent_name, bound, partition_key, server) in relations:  # fmt: skip
+         parent_schema, parent_name, bound, partition_key, server,
+         inherits) in relations:  # fmt: skip
         details: dict[str, Any] = {
             "owner": owner,
-            "rows": rows if rows is not None and rows >= 0 else None,
+            "rows": rows,
             "size": size,
             "columns": cols_by_rel.get(relid, []),
             "primary_key": None,
@@ -821,6 +866,10 @@ def scan_catalog(
             details["partitions"] = partitions.get((schema, name), [])
         if server:
             details["foreign_server"] = server
+        if inherits:
+            details["inherits"] = list(inherits)
+        if f"{schema}.{name}" in children:
+            details["inherited_by"] = children[f"{schema}.{name}"]
         datasets.append(Dataset(schema, name, KINDS[relkind], comment, details))
     # Schemas the filters select, whether or not they hold tables: their scan is complete.
     collections = sorted(name for name, usage in schemas if usage)

@@ -259,6 +259,7 @@ class WorkflowRunner:
                     source_type=depot.source_type or "",
                     run_id=record.id,
                     now=now(),
+                    estimates=scan.estimates,
                 )
             else:
                 merged = merge_scan(
@@ -271,6 +272,12 @@ class WorkflowRunner:
                     run_id=record.id,
                     now=now(),
                 )
+        if scan.unchanged:
+            self._log(
+                record,
+                f"{job.name}: refreshed the estimated rows and size of {merged.refreshed} "
+                f"of {merged.unchanged} datasets",
+            )
         for warning in merged.warnings:
             record.warnings.append(f"{job.name}: {warning}")
             self._log(record, f"{job.name}: {warning}")
