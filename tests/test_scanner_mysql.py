@@ -123,3 +123,69 @@ def test_filters_and_views(home: Path, tmp_path: Path, mariadb: MariaDBServer, s
         run_cli("catalog", "ls", f"dataos://shopdb:{shop}", "--output", "json").stdout
     )
     assert [r["name"] for r in listing] == ["customers", "orders"]
+
+
+def test_views_have_no_description(
+    home: Path, tmp_path: Path, mariadb: MariaDBServer, shop: str
+) -> None:
+    """information_schema gives a view the TABLE_COMMENT 'VIEW' (views take no COMMENT in
+    MySQL or MariaDB): that is no description."""
+    apply_and_scan(tmp_path, mariadb, shop, "              includeViews: true\n")
+    gold = show(f"dataos://shopdb:{shop}/gold")
+    assert gold["kind"] == "view" and gold["description"] is None
+    text = run_cli("catalog", "show", f"dataos://shopdb:{shop}/gold").stdout
+    assert text.splitlines()[1] == ""  # the address line, then straight to the columns
+    found = json.loads(run_cli("catalog", "search", "view", "--output", "json").stdout)
+    assert found == []
+    # A table's real comment is still its description.
+    assert show(f"dataos://shopdb:{shop}/customers")["description"] == "Customer accounts"
+
+
+def test_on_update_current_timestamp_is_kept(
+    home: Path, tmp_path: Path, mariadb: MariaDBServer, shop: str
+) -> None:
+    mariadb.sql(
+        """
+        CREATE TABLE stamps (
+          id INT PRIMARY KEY,
+          created_at TIMESTAMP NOT NULL DEFAULT CURRENT_TIMESTAMP,
+          updated_at TIMESTAMP NOT NULL DEFAULT CURRENT_TIMESTAMP ON UPDATE CURRENT_TIMESTAMP,
+          touched_at DATETIME(3) NULL ON UPDATE CURRENT_TIMESTAMP(3)
+        );
+        """,
+        database=shop,
+    )
+    apply_and_scan(tmp_path, mariadb, shop, "              includeViews: false\n")
+    details = show(f"dataos://shopdb:{shop}/stamps")["details"]
+    assert isinstance(details, dict)
+    columns = {c["name"]: (c["default"], c.get("on_update")) for c in details["columns"]}
+    del columns["id"]
+    assert columns == {
+        "created_at": ("current_timestamp()", None),
+        "updated_at": ("current_timestamp()", "current_timestamp()"),
+        "touched_at": (None, "current_timestamp(3)"),
+    }
+    text = run_cli("catalog", "show", f"dataos://shopdb:{shop}/stamps").stdout
+    line = next(line for line in text.splitlines() if line.strip().startswith("updated_at"))
+    assert line.endswith("current_timestamp()  on update current_timestamp()")
+
+
+def test_a_rescan_shows_new_estimates(
+    home: Path, tmp_path: Path, mariadb: MariaDBServer, shop: str
+) -> None:
+    """Scanned in full every time: a rescan reports InnoDB's new estimates."""
+    config = "              includeViews: false\n"
+    apply_and_scan(tmp_path, mariadb, shop, config)
+    before = show(f"dataos://shopdb:{shop}/customers")["details"]
+    assert isinstance(before, dict) and before["rows"] == 0
+    mariadb.sql(
+        "INSERT INTO customers (email) SELECT concat('c', seq, '@example.com') "
+        "FROM seq_1_to_16044; ANALYZE TABLE customers;",
+        database=shop,
+    )
+    apply_and_scan(tmp_path, mariadb, shop, config)
+    after = show(f"dataos://shopdb:{shop}/customers")["details"]
+    assert isinstance(after, dict)
+    # InnoDB samples pages: an estimate, within a few percent of the 16,044 rows.
+    assert abs(after["rows"] - 16044) < 16044 * 0.1
+    assert after["size"] > before["size"]

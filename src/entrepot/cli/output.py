@@ -170,6 +170,8 @@ def dataset_text(record: dict[str, Any]) -> str:
         lines.append(f"  {'COLUMN':<{widths[0]}}  {'TYPE':<{widths[1]}}  NULL  DEFAULT / NOTES")
         for c in columns:
             notes = [str(c["default"])] if c.get("default") else []
+            if c.get("on_update"):
+                notes.append(f"on update {c['on_update']}")
             for key in ("identity", "generated", "domain_of"):
                 if c.get(key):
                     notes.append(f"{key} {c[key]}")

@@ -7,6 +7,7 @@ reaches every database the account sees.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from typing import Any, ClassVar
@@ -279,8 +280,8 @@ class MysqlConnector(Connector):
         cfg = _config(conn)
         try:
             with connect(conn, timeout=10.0, database=False) as my:
-                with my.cursor() as cursor:  # MariaDB's name, in seconds
-                    cursor.execute(f"SET SESSION max_statement_time = {float(statement_timeout)}")
+                with my.cursor() as cursor:
+                    cursor.execute(_session_settings(my.get_server_info(), statement_timeout))
                 return scan_catalog(my, filters, cfg.database)
         except StepFailed as failure:
             raise ScanFailed(failure.reason, failure.hint) from None
@@ -289,7 +290,7 @@ class MysqlConnector(Connector):
             if args and args[0] in (1969, 3024):  # statement time exceeded (MariaDB, MySQL)
                 raise ScanFailed(
                     f"the source cancelled a catalog query after {statement_timeout:g} s "
-                    "(max_statement_time)",
+                    "(max_statement_time, MySQL: max_execution_time)",
                     "the server is overloaded; raise the scanner's statementTimeout",
                 ) from None
             if args and isinstance(args[0], int):
@@ -356,6 +357,22 @@ class MysqlConnector(Connector):
         }
 
 
+def _session_settings(server_version: str, statement_timeout: float) -> str:
+    """The scan session's settings, in the words of the server (its version from the
+    handshake: no round trip). MariaDB: `max_statement_time`, in seconds; its
+    information_schema reads InnoDB's estimates live. MySQL: `max_execution_time`, in
+    milliseconds (SELECTs only, all a scan runs); and from 8.0 on, TABLE_ROWS and DATA_LENGTH
+    are cached copies up to `information_schema_stats_expiry` old (a day by default): 0 reads
+    them live, so a rescan shows the estimates of now."""
+    if "mariadb" in server_version.lower():
+        return f"SET SESSION max_statement_time = {float(statement_timeout)}"
+    settings = [f"max_execution_time = {max(1, int(statement_timeout * 1000))}"]
+    major = re.match(r"\d+", server_version)
+    if major is not None and int(major.group()) >= 8:
+        settings.append("information_schema_stats_expiry = 0")
+    return "SET SESSION " + ", ".join(settings)
+
+
 def _scalar(my: Any, statement: str) -> Any:
     with my.cursor() as cursor:
         cursor.execute(statement)
@@ -403,9 +420,10 @@ def _table_filter(filters: Any) -> tuple[str, list[Any]]:
     return (" AND " + " AND ".join(clauses)) if clauses else "", params
 
 
-def _enum_values(column_type: str) -> list[str] | None:
-    import re
+ON_UPDATE = re.compile(r"\bon update ([a-z_]+(?:\(\d*\))?)", re.IGNORECASE)
 
+
+def _enum_values(column_type: str) -> list[str] | None:
     match = re.fullmatch(r"(?:enum|set)\((.*)\)", column_type, re.IGNORECASE | re.DOTALL)
     if match is None:
         return None
@@ -491,9 +509,9 @@ def scan_catalog(my: Any, filters: Any, database: str | None) -> Any:
         partition_keys[(schema, table)] = expression
 
     cols: dict[tuple[str, str], list[dict[str, Any]]] = {}
-    for (schema, table, name, position, column_type, nullable, default, extra, comment,
+    for (schema, table, name, position, column_type, nullable, default, raw_extra, comment,
          generation) in columns:  # fmt: skip
-        extra = (extra or "").lower()
+        extra = (raw_extra or "").lower()
         column: dict[str, Any] = {
             "name": name,
             "position": int(position),
@@ -504,6 +522,11 @@ def scan_catalog(my: Any, filters: Any, database: str | None) -> Any:
         }
         if "auto_increment" in extra:
             column["identity"] = "auto_increment"
+        # EXTRA holds what the default does on UPDATE ("on update current_timestamp()";
+        # MySQL 8: "DEFAULT_GENERATED on update CURRENT_TIMESTAMP"), in the server's spelling.
+        on_update = ON_UPDATE.search(raw_extra or "")
+        if on_update:
+            column["on_update"] = on_update.group(1)
         if generation:
             column["generated"] = generation
         values = _enum_values(column_type)
@@ -582,6 +605,10 @@ def scan_catalog(my: Any, filters: Any, database: str | None) -> Any:
         kind = "view" if table_type == "VIEW" else (
             "partitioned_table" if "partitioned" in (options or "").lower() else "table"
         )  # fmt: skip
+        if kind == "view":
+            # Views take no COMMENT in MySQL or MariaDB: TABLE_COMMENT reads "VIEW" (MySQL:
+            # or why the view is invalid), the server's word, not a description.
+            comment = None
         datasets.append(Dataset(schema, table, kind, comment or None, details))
     result = ScanResult(datasets, sorted(s[0] for s in schemas), queries=9)
     return result
