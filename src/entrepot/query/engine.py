@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from entrepot.errors import EntrepotError, ExitCode, RefusedError
-from entrepot.query import sqltext
+from entrepot.query import extension_settings, sqltext
 from entrepot.query.locate import ObjectRoot, scanned
 from entrepot.secrets.redact import redactor
 
@@ -464,6 +464,8 @@ class Engine:
             path = extension_path(extension)
             self._trusted.ensure(path)
             con.execute(f"LOAD {_lit(str(path))}")
+            for statement in extension_settings.statements(extension):
+                con.execute(statement)
             loaded.add(extension)
         secret_name = sqltext.quote_ident(f"entrepot_{name}")
         catalog = sqltext.quote_ident(name)
