@@ -257,6 +257,58 @@ def test_catalog_merge_writes_alike_on_both_stores(backend: str) -> None:
         store.close()
 
 
+def test_estimates_refresh_alike_on_both_stores(backend: str) -> None:
+    """merge_unchanged (a rescan whose catalog signature has not moved) refreshes the rows and
+    size it is given, on SQLite and PostgreSQL stores alike, and leaves the dataset exactly as
+    a full scan with those estimates would have: the next full scan finds nothing to write."""
+    from sqlalchemy import select
+
+    from entrepot.catalog.merge import MergeOptions, merge_scan, merge_unchanged
+    from entrepot.catalog.model import Dataset, ScanResult
+    from entrepot.store.tables import catalog_change, catalog_dataset
+
+    def dataset(name: str, rows: int | None, size: int | None) -> Dataset:
+        columns = [{"name": "id", "type": "integer"}]
+        return Dataset("s", name, "table", None, {"rows": rows, "size": size, "columns": columns})
+
+    store = Store(load_settings())
+    try:
+        scanned = [dataset("a", None, None), dataset("b", 3, 8192)]
+        with store.transaction() as conn:
+            merge_scan(conn, source="src", depot="dep", source_type="postgresql",
+                       scan=ScanResult(scanned, ["s"]), options=MergeOptions(), run_id=None,
+                       now="2026-01-01T00:00:00.000Z")  # fmt: skip
+        estimates = {
+            ("s", "a"): {"rows": 16044, "size": 1097728},
+            ("s", "b"): {"rows": 3, "size": 8192},
+        }
+        with store.transaction() as conn:
+            merged = merge_unchanged(conn, source="src", depot="dep", source_type="postgresql",
+                                     run_id=None, now="2026-01-02T00:00:00.000Z",
+                                     estimates=estimates)  # fmt: skip
+        assert (merged.unchanged, merged.refreshed) == (2, 1)
+        with store.engine.connect() as conn:
+            rows = {r.name: r for r in conn.execute(select(catalog_dataset))}
+            changes = conn.execute(select(catalog_change.c.change)).scalars().all()
+        assert json.loads(rows["a"].stats) == {"rows": 16044, "size": 1097728, "modified": None}
+        assert rows["a"].updated_at == "2026-01-02T00:00:00.000Z"
+        assert rows["b"].updated_at == "2026-01-01T00:00:00.000Z"  # not moved: not written
+        assert changes == ["added", "added"]  # estimates make no history
+        with store.transaction() as conn:  # a full scan with the same estimates: no write
+            again = merge_scan(conn, source="src", depot="dep", source_type="postgresql",
+                               scan=ScanResult([dataset("a", 16044, 1097728), scanned[1]], ["s"]),
+                               options=MergeOptions(), run_id=None,
+                               now="2026-01-03T00:00:00.000Z")  # fmt: skip
+        assert again.counts()["unchanged"] == 2
+        with store.engine.connect() as conn:
+            stamps = dict(
+                conn.execute(select(catalog_dataset.c.name, catalog_dataset.c.updated_at)).all()
+            )
+        assert stamps == {"a": "2026-01-02T00:00:00.000Z", "b": "2026-01-01T00:00:00.000Z"}
+    finally:
+        store.close()
+
+
 def test_decryption_is_audited_alike_on_both_stores(backend: str, tmp_path: Path) -> None:
     """Reading commands decrypt and audit through the store reader (stdlib sqlite3 on SQLite,
     SQLAlchemy elsewhere): the values come back, each decryption is one audit event, and an

@@ -107,33 +107,47 @@ def merge_unchanged(
     estimates: dict[tuple[str, str], dict[str, Any]] | None = None,
 ) -> MergeResult:
     """The source's catalog signature has not moved since the last full scan: no structure
-    to compare, only the statistics in `estimates` to refresh (silently, as merge_scan does)."""
-    active = conn.execute(
-        select(
-            catalog_dataset.c.id,
-            catalog_dataset.c.collection,
-            catalog_dataset.c.name,
-            catalog_dataset.c.stats,
-            catalog_dataset.c.fingerprint,
-        )
-        .where(catalog_dataset.c.source == source)
-        .where(catalog_dataset.c.deleted.is_(False))
-    ).all()
+    to compare, only the statistics in `estimates` to refresh (silently, as merge_scan does).
+
+    10,000 datasets cost one read of their stats, one small serialisation each to compare:
+    only those whose estimates moved are parsed, hashed and written."""
+    from sqlalchemy import func
+
+    raw = _sqlite(conn)
+    if raw is not None:  # the stdlib's rows: a third of SQLAlchemy's cost for 10,000 of them
+        active = raw.execute(
+            "SELECT id, collection, name, stats FROM catalog_dataset "
+            "WHERE source = ? AND NOT deleted",
+            (source,),
+        ).fetchall()
+    else:
+        table = catalog_dataset.c
+        active = [
+            tuple(row)
+            for row in conn.execute(
+                select(table.id, table.collection, table.name, table.stats)
+                .where(table.source == source)
+                .where(table.deleted.is_(False))
+            )
+        ]
+    estimates = estimates or {}
     updates = []
-    for row in active:
-        fresh = (estimates or {}).get((row.collection, row.name))
-        if fresh is None:
+    for dataset_id, collection, name, old in active:
+        fresh = estimates.get((collection, name))
+        if fresh is None or _dumps({k: fresh.get(k) for k in STATS}).decode() == old:
             continue
-        stats, tail = _stats({**json.loads(row.stats), **fresh})
-        if stats != row.stats:
-            fingerprint = row.fingerprint[:STRUCTURE_CHARS] + tail
-            updates.append({"_id": row.id, "_stats": stats, "_fingerprint": fingerprint})
+        stats, tail = _stats({**json.loads(old), **fresh})
+        if stats != old:
+            updates.append({"_id": dataset_id, "_stats": stats, "_tail": tail})
     if updates:
+        structure = func.substr(catalog_dataset.c.fingerprint, 1, STRUCTURE_CHARS)
         conn.execute(
             update(catalog_dataset)
             .where(catalog_dataset.c.id == bindparam("_id"))
             .values(
-                stats=bindparam("_stats"), fingerprint=bindparam("_fingerprint"), updated_at=now
+                stats=bindparam("_stats"),
+                fingerprint=structure.concat(bindparam("_tail")),
+                updated_at=now,
             ),
             updates,
         )
