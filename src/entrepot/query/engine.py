@@ -275,7 +275,7 @@ class Engine:
                 named.add(chain[0])
                 if len(chain) >= 3:
                     datasets.add((chain[0], chain[1], chain[2]))
-        self._sandbox.check(text)  # refuse before any secret is decrypted
+        statements = self._sandbox.check(text)  # refuse before any secret is decrypted
         self._ensure(sorted(named))
         import duckdb
 
@@ -286,7 +286,9 @@ class Engine:
             raise self._error(exc, None) from None
         # `dataos-path://depot:collection/path` literals become the object store's URL; what
         # runs is checked again as DuckDB reads it.
-        statements = self._sandbox.check(sqltext.rewrite(text, lambda _: None, self._path_url))
+        final = sqltext.rewrite(text, lambda _: None, self._path_url)
+        if final != text:
+            statements = self._sandbox.check(final)
         for statement in statements:
             if statement.copy_target is not None:
                 self._check_copy_target(statement.copy_target)
