@@ -13,6 +13,7 @@ import io
 import json
 import os
 import stat
+import subprocess
 from pathlib import Path
 
 import duckdb
@@ -20,7 +21,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from entrepot.errors import EntrepotError
-from tests.conftest import Result, make_device, run_cli, write
+from tests.conftest import BIN, Result, make_device, run_cli, write
 
 NOT_UTF8 = b"caf\xe9".decode("utf-8", "surrogateescape")  # what Python makes of such argv
 
@@ -95,6 +96,22 @@ def test_out_appears_complete_or_not_at_all(home: Path, tmp_path: Path) -> None:
     assert link.is_symlink() and target.read_text() == '"answer"\n7\n'  # the link stays
     table = query("SELECT 1 AS a", "--out", str(tmp_path / "t.txt"))
     assert table.exit_code == 0 and (tmp_path / "t.txt").read_text().split() == ["a", "-", "1"]
+
+
+def test_stdout_that_cannot_be_written(home: Path, tmp_path: Path) -> None:
+    command = [str(BIN / "entrepot"), "query", "SELECT * FROM range(1000000)", "--output", "csv"]
+    make_device(tmp_path / "full", 7)
+    with open(tmp_path / "full", "wb") as full:
+        proc = subprocess.run(command, stdout=full, stderr=subprocess.PIPE, timeout=120)
+    assert proc.returncode == 5, proc.stderr
+    assert b"error: cannot write stdout: No space left on device" in proc.stderr
+    # A reader that stops early (`| head`) is no error: output stops quietly.
+    reader = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert reader.stdout is not None and reader.stderr is not None
+    assert reader.stdout.read(8) == b'"range"\n'
+    reader.stdout.close()
+    assert reader.wait(timeout=120) == 1
+    assert reader.stderr.read() == b""
 
 
 # --- SQL that is not UTF-8 -----------------------------------------------------------------

@@ -305,5 +305,7 @@ def writing_to(where: str) -> Iterator[None]:
     """OSErrors of writing to `where` as OutputErrors."""
     try:
         yield
+    except BrokenPipeError:  # `| head` stopped reading: not an error; click exits quietly
+        raise
     except OSError as exc:
         raise output_error(where, exc) from None
