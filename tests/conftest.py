@@ -7,6 +7,7 @@ A missing service is a failing test, never a skip.
 from __future__ import annotations
 
 import os
+import stat
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -59,7 +60,9 @@ def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return path
 
 
-def run_cli(*args: str, stdin: str | None = None, env: dict[str, str] | None = None) -> Result:
+def run_cli(
+    *args: str, stdin: str | bytes | None = None, env: dict[str, str] | None = None
+) -> Result:
     """Run the CLI in this process exactly as the console script does (same error handling)."""
     runner = CliRunner()
     with runner.isolation(input=stdin, env=env) as (out, err, _):
@@ -101,6 +104,16 @@ def cli(home: Path) -> Iterator[type[CliHelpers]]:
 class CliHelpers:
     run = staticmethod(run_cli)
     process = staticmethod(run_process)
+
+
+def make_device(path: Path, minor: int) -> None:
+    """A character device of the memory driver (1, minor: 5 zero, 7 full) of the test's own.
+    As root (CI), code that wrongly renamed a file over a device would replace this one, not
+    the machine's; without root, a link to the real one, which only root could replace."""
+    try:
+        os.mknod(path, stat.S_IFCHR | 0o666, os.makedev(1, minor))
+    except PermissionError:
+        path.symlink_to({5: "/dev/zero", 7: "/dev/full"}[minor])
 
 
 def write(path: Path, text: str) -> Path:

@@ -304,6 +304,18 @@ def test_unknown_depot_is_an_error(depots: Path) -> None:
     assert not depots.exists()  # nothing written
 
 
+def test_an_env_file_that_is_not_a_regular_file_is_refused(depots: Path) -> None:
+    """A FIFO (or, for root, /dev/null) is never replaced by a file of secrets, nor opened."""
+    fifo = depots.parent / "secrets.fifo"
+    fifo.parent.mkdir(parents=True)
+    os.mkfifo(fifo)
+    result = export(depots, "--env-file", str(fifo))
+    assert result.exit_code == 3, result.output
+    assert f"cannot write {fifo}: it exists and is not a regular file" in result.stderr
+    assert stat.S_ISFIFO(fifo.stat().st_mode)
+    assert not depots.exists()  # the env file comes first: no catalog without its secrets
+
+
 def test_rerun_overwrites_cleanly_and_atomically(
     depots: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

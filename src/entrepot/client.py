@@ -18,6 +18,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from entrepot.query.inputs import check_statement
+
 if TYPE_CHECKING:
     import pyarrow as pa
 
@@ -39,8 +41,10 @@ class Client:
     ) -> None:
         from entrepot.config import load_settings
         from entrepot.query.engine import Engine, Options
+        from entrepot.query.inputs import check_limits
         from entrepot.service import Service
 
+        check_limits(timeout, threads)  # before anything is opened
         settings = load_settings(Path(home) if home is not None else None)
         self.service: Service = Service(settings)
         self.engine: Engine = Engine(
@@ -50,10 +54,12 @@ class Client:
 
     def sql(self, statement: str) -> pa.Table:
         """Run SQL over the depots; the last statement's result as a pyarrow Table."""
+        check_statement(statement)
         return self.engine.sql(statement)
 
     def stream(self, statement: str) -> Iterator[pa.RecordBatch]:
         """The result as Arrow record batches, produced while the source is read."""
+        check_statement(statement)
         yield from self.engine.execute(statement)
 
     def read(self, address: str, *, columns: list[str] | None = None) -> pa.Table:

@@ -11,9 +11,10 @@ from pathlib import Path
 import click
 
 from entrepot.cli.output import CONTEXT, dump, echo
+from entrepot.cli.params import Group
 
 
-@click.group("export", context_settings=CONTEXT)
+@click.group("export", cls=Group, context_settings=CONTEXT)
 def export() -> None:
     """Hand depots to other engines, without moving the data.
 

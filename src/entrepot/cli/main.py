@@ -26,12 +26,15 @@ from entrepot.cli.output import (
     step_line,
     table,
 )
+from entrepot.cli.params import Command, Group, Seconds
 from entrepot.errors import EntrepotError, ExitCode
 
 if TYPE_CHECKING:
     from entrepot.service import ApplyOptions, ApplyResult, Service
 
 RESOURCE_TYPES = ("depot", "instance-secret", "workflow")
+# The largest --limit: it goes to SQLite, whose integers are 64-bit.
+MAX_ROWS = 2**63 - 1
 F = TypeVar("F", bound=Callable[..., Any])
 
 
@@ -74,6 +77,7 @@ def manifest_options(func: Any) -> Any:
                 "-f",
                 "--manifestFile",
                 "paths",
+                type=click.Path(allow_dash=True),
                 multiple=True,
                 required=True,
                 metavar="PATH",
@@ -130,7 +134,7 @@ def _print_warnings(result: ApplyResult) -> None:
         echo(warning.render(), err=True)
 
 
-@click.group(context_settings=CONTEXT)
+@click.group(cls=Group, context_settings=CONTEXT)
 @click.version_option(__version__, "--version", prog_name="entrepot")
 def cli() -> None:
     """Entrepôt: declare data sources once (instance secrets + depots), store them safely.
@@ -149,7 +153,7 @@ def resource() -> None:
     """The long forms: `resource apply|get|delete|diff` (same flags as the short ones)."""
 
 
-@click.command(context_settings=CONTEXT)
+@click.command(cls=Command, context_settings=CONTEXT)
 @manifest_options
 @click.option("-l", "--lint", is_flag=True, help="Validate only; write nothing.")
 @click.option("--dry-run", is_flag=True, help="Check against the store and show what would change.")
@@ -157,7 +161,7 @@ def resource() -> None:
 @click.option("--no-verify", is_flag=True, help="Do not check the connection of changed depots.")
 @click.option(
     "--timeout",
-    type=click.FloatRange(0.1, 600),
+    type=Seconds(0.1, 600),
     default=10.0,
     show_default=True,
     help="Deadline of each depot check, in seconds.",
@@ -223,7 +227,7 @@ def apply(
         sys.exit(int(ExitCode.RUN_FAILED))
 
 
-@click.group(context_settings=CONTEXT, invoke_without_command=True)
+@click.group(cls=Group, context_settings=CONTEXT, invoke_without_command=True)
 @_type_option()
 @click.option("-n", "--name", help="Only this name.")
 @click.option("-a", "--all", "all_owners", is_flag=True, help="Resources of all owners.")
@@ -362,7 +366,7 @@ def get_runtime(rtype: str, name: str, workspace: str, fmt: str) -> None:
     )
 
 
-@click.command("log", context_settings=CONTEXT)
+@click.command("log", cls=Command, context_settings=CONTEXT)
 @click.option("-t", "--type", "rtype", type=click.Choice(["workflow"]), default="workflow")
 @click.option("-n", "--name", required=True, help="Workflow name.")
 @click.option("-w", "--workspace", default="public", show_default=True)
@@ -421,10 +425,18 @@ def _print_details(record: dict[str, Any]) -> None:
             echo(step_line(step))
 
 
-@click.command(context_settings=CONTEXT)
+@click.command(cls=Command, context_settings=CONTEXT)
 @_type_option()
 @click.option("-n", "--name", help="Name of the resource.")
-@click.option("-f", "--manifestFile", "paths", multiple=True, metavar="PATH", help="Manifests.")
+@click.option(
+    "-f",
+    "--manifestFile",
+    "paths",
+    type=click.Path(allow_dash=True),
+    multiple=True,
+    metavar="PATH",
+    help="Manifests.",
+)
 @click.option("-R", "--recursive", is_flag=True, help="Read folders' sub-folders too.")
 @click.option("-w", "--workspace", default="public", show_default=True, help="Workflow workspace.")
 @click.option("--force", is_flag=True, help="Delete even though other resources depend on it.")
@@ -460,7 +472,7 @@ def delete(
         echo(f"deleting {outcome.id}...deleted")
 
 
-@click.command(context_settings=CONTEXT)
+@click.command(cls=Command, context_settings=CONTEXT)
 @manifest_options
 def diff(**kwargs: Any) -> None:
     """Show what an apply would change. Exit 0: no change; 1: changes; >1: an error.
@@ -484,7 +496,7 @@ def diff(**kwargs: Any) -> None:
     echo("no changes", err=True)
 
 
-@click.command(context_settings=CONTEXT)
+@click.command(cls=Command, context_settings=CONTEXT)
 @click.argument("kind", type=click.Choice(RESOURCE_TYPES, case_sensitive=False))
 @click.option("-v", "--version", "version", help="Only this manifest version (default: all).")
 def schema(kind: str, version: str | None) -> None:
@@ -503,7 +515,7 @@ def schema(kind: str, version: str | None) -> None:
     echo(json.dumps(json_schema(kind.lower(), version), indent=2))
 
 
-@click.command(context_settings=CONTEXT)
+@click.command(cls=Command, context_settings=CONTEXT)
 @click.argument("kind", type=click.Choice(["depot"]))
 @click.argument("source_type", required=False)
 @click.option("-n", "--name", help="Depot name to write into the template.")
@@ -524,13 +536,13 @@ def template(kind: str, source_type: str | None, name: str | None) -> None:
     echo(depot_template(source_type, name).rstrip())
 
 
-@click.command(context_settings=CONTEXT)
+@click.command(cls=Command, context_settings=CONTEXT)
 @click.argument("kind", type=click.Choice(["depot"]))
 @click.argument("names", nargs=-1)
 @click.option("-a", "--all", "check_all", is_flag=True, help="Check every depot, concurrently.")
 @click.option(
     "--timeout",
-    type=click.FloatRange(0.1, 600),
+    type=Seconds(0.1, 600),
     default=10.0,
     show_default=True,
     help="Deadline of each check, in seconds.",
@@ -655,7 +667,7 @@ def catalog_show(address: str, fmt: str) -> None:
 
 @catalog.command("history", context_settings=CONTEXT)
 @click.argument("address")
-@click.option("-n", "--limit", default=200, show_default=True)
+@click.option("-n", "--limit", type=click.IntRange(0, MAX_ROWS), default=200, show_default=True)
 @FORMAT
 def catalog_history(address: str, limit: int, fmt: str) -> None:
     """What scans changed: datasets and columns added, removed, altered.
@@ -682,7 +694,7 @@ def catalog_history(address: str, limit: int, fmt: str) -> None:
 
 @catalog.command("search", context_settings=CONTEXT)
 @click.argument("words", nargs=-1, required=True)
-@click.option("-n", "--limit", default=50, show_default=True)
+@click.option("-n", "--limit", type=click.IntRange(0, MAX_ROWS), default=50, show_default=True)
 @FORMAT
 def catalog_search(words: tuple[str, ...], limit: int, fmt: str) -> None:
     """Find datasets by names, comments and column names, best matches first.
@@ -731,7 +743,14 @@ def rotate_key() -> None:
 
 
 @admin.command("audit", context_settings=CONTEXT)
-@click.option("-n", "--limit", default=50, show_default=True, help="Newest N events.")
+@click.option(
+    "-n",
+    "--limit",
+    type=click.IntRange(0, MAX_ROWS),
+    default=50,
+    show_default=True,
+    help="Newest N events.",
+)
 @click.option("--output", "fmt", type=click.Choice(["table", "json", "yaml"]), default="table")
 def audit(limit: int, fmt: str) -> None:
     """Who applied, deleted or decrypted what, when and why.
@@ -758,7 +777,7 @@ def audit(limit: int, fmt: str) -> None:
     table(("AT", "ACTOR", "ACTION", "RESOURCE", "PURPOSE"), rows)
 
 
-@click.command(context_settings=CONTEXT)
+@click.command(cls=Command, context_settings=CONTEXT)
 @click.argument("shell", type=click.Choice(["bash", "zsh", "fish"]))
 def completion(shell: str) -> None:
     """Print the shell completion script.

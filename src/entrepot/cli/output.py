@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import errno
 import json
+import os
+import stat
 import sys
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 import click
 
+from entrepot.errors import EntrepotError, ExitCode
 from entrepot.secrets.redact import redactor
 
 if TYPE_CHECKING:
@@ -22,7 +27,21 @@ GET_COLUMNS = ("NAME", "VERSION", "TYPE", "WORKSPACE", "STATUS", "RUNTIME", "OWN
 
 
 def echo(text: str = "", err: bool = False) -> None:
-    click.echo(redactor.redact(text), err=err)
+    click.echo(printable(redactor.redact(text)), err=err)
+
+
+def printable(text: str) -> str:
+    """Text any UTF-8 stream takes: bytes of a file name or argument that were not UTF-8
+    (which Python keeps as lone surrogates) shown as `\\xNN`."""
+    try:
+        text.encode("utf-8")
+        return text
+    except UnicodeEncodeError:
+        pass
+    try:
+        return text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+    except UnicodeEncodeError:
+        return text.encode("utf-8", "backslashreplace").decode("utf-8")
 
 
 def is_terminal() -> bool:
@@ -36,7 +55,7 @@ def table(columns: Sequence[str], rows: Sequence[Sequence[str]]) -> None:
 
         grid = Table(*columns, box=None, header_style="bold", pad_edge=False)
         for row in rows:
-            grid.add_row(*(redactor.redact(cell) for cell in row))
+            grid.add_row(*(printable(redactor.redact(cell)) for cell in row))
         Console().print(grid)
         return
     echo(plain_table(columns, rows))
@@ -211,3 +230,88 @@ def dataset_text(record: dict[str, Any]) -> str:
     if details.get("definition"):
         lines.append("\n  definition:\n    " + details["definition"].replace("\n", "\n    "))
     return "\n".join(lines)
+
+
+# --- files ---------------------------------------------------------------------------------
+
+
+class OutputError(EntrepotError):
+    """An output file (or stdout) cannot be written. Exit 3 when the path itself is wrong (no
+    such folder, a name too long), 5 when the system refuses (permissions, a read-only or full
+    file system, /proc)."""
+
+
+def output_error(where: str, exc: OSError) -> OutputError:
+    folder = os.path.dirname(os.path.abspath(where)) if where != "stdout" else ""
+    if exc.errno in (errno.ENOENT, errno.ENOTDIR) and folder and not os.path.isdir(folder):
+        return OutputError(
+            f"cannot write {where}: the folder {folder} does not exist",
+            hint="create it first, or choose another --out",
+            exit_code=ExitCode.INVALID,
+        )
+    if exc.errno == errno.ENAMETOOLONG:
+        return OutputError(
+            f"cannot write {where}: the name is too long for the file system",
+            hint="choose a shorter --out",
+            exit_code=ExitCode.INVALID,
+        )
+    reason = exc.strerror or type(exc).__name__
+    hint = "choose a folder you can write to" if folder else "check where the output goes"
+    return OutputError(f"cannot write {where}: {reason}", hint=hint, exit_code=ExitCode.REFUSED)
+
+
+@contextmanager
+def atomic_file(path: str) -> Iterator[BinaryIO]:
+    """A file that appears at `path` complete or not at all: written under a temporary name in
+    its folder, renamed over `path` when the block ends, removed if it fails. A device or a
+    pipe (`/dev/null`, `/dev/stdout`, a FIFO) is written in place: there is nothing to rename.
+    Errors name the path and say why (OutputError)."""
+    try:
+        info = os.stat(path)
+    except FileNotFoundError:
+        info = None
+    except OSError as exc:  # a name too long, a file where a folder should be, ...
+        raise output_error(path, exc) from None
+    if info is not None and not stat.S_ISREG(info.st_mode) and not stat.S_ISDIR(info.st_mode):
+        try:
+            handle = open(path, "wb")  # noqa: SIM115 - closed below, errors mapped
+        except OSError as exc:
+            raise output_error(path, exc) from None
+        with writing_to(path), handle:
+            yield handle
+        return
+    if not path or (info is not None and stat.S_ISDIR(info.st_mode)):
+        raise OutputError(
+            f"cannot write {path!r}: it names a folder, not a file",
+            hint="--out FILE, e.g. --out result.csv",
+            exit_code=ExitCode.INVALID,
+        )
+    # A symlink stays one: the file it points to is replaced.
+    real = Path(os.path.realpath(path))
+    partial = real.with_name(f".{real.name[:100]}.{os.urandom(4).hex()}.partial")
+    try:
+        # 0o666 less the umask, as open() would create it; O_EXCL: never someone else's file.
+        fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+    except OSError as exc:
+        raise output_error(path, exc) from None
+    try:
+        with writing_to(path), os.fdopen(fd, "wb") as handle:
+            yield handle
+            handle.flush()
+            if info is not None:  # a replaced file keeps its permissions
+                os.chmod(partial, stat.S_IMODE(info.st_mode))
+            os.replace(partial, real)
+    except BaseException:
+        partial.unlink(missing_ok=True)
+        raise
+
+
+@contextmanager
+def writing_to(where: str) -> Iterator[None]:
+    """OSErrors of writing to `where` as OutputErrors."""
+    try:
+        yield
+    except BrokenPipeError:  # `| head` stopped reading: not an error; click exits quietly
+        raise
+    except OSError as exc:
+        raise output_error(where, exc) from None

@@ -7,6 +7,7 @@ the writer and keeps terminal output bounded. Every cell printed goes through th
 from __future__ import annotations
 
 import contextlib
+import io
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -14,8 +15,25 @@ from typing import TYPE_CHECKING, Any, BinaryIO
 
 import click
 
-from entrepot.cli.output import CONTEXT, echo, is_terminal, table
+from entrepot.cli.output import (
+    CONTEXT,
+    OutputError,
+    atomic_file,
+    echo,
+    is_terminal,
+    table,
+    writing_to,
+)
+from entrepot.cli.params import QUERY_TIMEOUT, THREADS, Command
+from entrepot.cli.results import (
+    csv_converters,
+    csv_schema,
+    python_values,
+    renamed,
+    unique_names,
+)
 from entrepot.errors import EntrepotError, ExitCode, Location
+from entrepot.query.inputs import MAX_THREADS, MAX_TIMEOUT, decode_sql, text_problem
 from entrepot.secrets.redact import redactor
 
 if TYPE_CHECKING:
@@ -36,13 +54,18 @@ def engine_options(func: Any) -> Any:
             ),
             click.option(
                 "--timeout",
-                type=click.FloatRange(min=0),
+                type=QUERY_TIMEOUT,
                 default=300.0,
                 show_default=True,
-                help="Cancel a statement after this many seconds (0: no limit).",
+                help=f"Cancel a statement after this many seconds (0: no limit; at most "
+                f"{MAX_TIMEOUT}).",
             ),
             click.option("--memory-limit", help="DuckDB memory limit, e.g. 2GB (default 80% RAM)."),
-            click.option("--threads", type=click.IntRange(1), help="Engine threads."),
+            click.option(
+                "--threads",
+                type=THREADS,
+                help=f"Engine threads (1 to {MAX_THREADS}; default: cores).",
+            ),
         ]
     ):
         func = option(func)
@@ -59,7 +82,7 @@ def make_engine(acl: str, timeout: float, memory_limit: str | None, threads: int
     )
 
 
-@click.command("query", context_settings=CONTEXT)
+@click.command("query", cls=Command, context_settings=CONTEXT)
 @click.argument("statement", required=False)
 @click.option("-f", "--file", "path", type=click.Path(dir_okay=False), help="Read SQL from a file.")
 @click.option("--output", "fmt", type=click.Choice(FORMATS), default="table", show_default=True)
@@ -100,19 +123,28 @@ def query(
         )
     engine = make_engine(acl, timeout, memory_limit, threads)
     try:
-        reader = engine.execute(sql)
-        write_result(reader, fmt, out, max_rows)
+        # The file is opened before the statement runs: a --out that cannot be written fails
+        # at once, and a failed statement leaves nothing behind.
+        with atomic_file(out) if out else contextlib.nullcontext(None) as target:
+            reader = engine.execute(sql)
+            write_result(reader, fmt, target, max_rows)
     except KeyboardInterrupt:
         raise EntrepotError(
             "the statement was cancelled (Ctrl-C)", exit_code=ExitCode.CANCELLED
         ) from None
     except EntrepotError as error:
-        if path:  # which file; DuckDB's own "LINE n:" counts within the statement
-            for problem in error.problems:
+        if path and not isinstance(error, OutputError):  # which file; DuckDB's "LINE n:"
+            for problem in error.problems:  # counts within the statement
                 problem.location = problem.location or Location(path)
         raise
     finally:
         engine.close()
+    if out:
+        echo(f"wrote {out}", err=True)
+
+
+# A statement file larger than this is not SQL someone wrote (or is /dev/zero).
+MAX_SQL_BYTES = 64 * 1024 * 1024
 
 
 def _read_statement(statement: str | None, path: str | None) -> str:
@@ -120,86 +152,123 @@ def _read_statement(statement: str | None, path: str | None) -> str:
         raise EntrepotError("give a statement or -f FILE, not both", exit_code=ExitCode.USAGE)
     if path:
         try:
-            return Path(path).read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError) as exc:
+            with open(path, "rb") as fh:  # a FIFO too: -f <(generate-sql)
+                raw = fh.read(MAX_SQL_BYTES + 1)
+        except OSError as exc:
             raise EntrepotError(
-                f"cannot read {path}: {type(exc).__name__}",
-                hint="a UTF-8 text file of SQL",
-                exit_code=ExitCode.USAGE,
+                f"cannot read the SQL file: {exc.strerror or type(exc).__name__}",
+                location=Location(path),
+                hint="-f takes a file of SQL text",
             ) from None
+        return _decoded(raw, path)
     if statement:
         return statement
     if not sys.stdin.isatty():
-        return sys.stdin.read()
+        stdin = getattr(sys.stdin, "buffer", None)
+        if stdin is None:  # a text stream without bytes underneath (embedding, tests)
+            return sys.stdin.read()
+        return _decoded(stdin.read(MAX_SQL_BYTES + 1), "<stdin>")
     raise EntrepotError(
         "no SQL given", hint='entrepot query "SELECT 1" (or -f FILE)', exit_code=ExitCode.USAGE
     )
 
 
-def write_result(reader: Any, fmt: str, out: str | None, max_rows: int) -> None:
-    """Stream the batches to the format; only the terminal table is bounded."""
+def _decoded(raw: bytes, source: str) -> str:
+    if len(raw) > MAX_SQL_BYTES:
+        raise EntrepotError(
+            f"the SQL is larger than {MAX_SQL_BYTES // (1024 * 1024)} MiB",
+            location=Location(source),
+            hint="-f takes a file of SQL text",
+        )
+    return decode_sql(raw, source)
+
+
+def write_result(reader: Any, fmt: str, target: BinaryIO | None, max_rows: int) -> None:
+    """Stream the batches to the format, into `target` or stdout; only the terminal table is
+    bounded. Column names are made unique first (as DuckDB does when it writes a result)."""
+    names = list(reader.schema.names)
+    for change in renamed(names):
+        echo(f"note: duplicate column name renamed: {change}", err=True)
     if fmt == "table":
-        _print_table(reader, max_rows, out)
+        _print_table(reader, unique_names(names), max_rows, target)
         return
-    if out is None:
-        _write(reader, fmt, sys.stdout.buffer)
-        return
-    target = Path(out)
-    partial = target.with_name(f".{target.name}.partial")
-    try:
-        with partial.open("wb") as fh:
-            _write(reader, fmt, fh)
-        partial.replace(target)  # nothing half-written: the file appears complete or not at all
-    except BaseException:
-        partial.unlink(missing_ok=True)
-        raise
-    echo(f"wrote {out}", err=True)
+    with writing_to("stdout") if target is None else contextlib.nullcontext():
+        _write(reader, fmt, target or sys.stdout.buffer)
 
 
 def _write(reader: Any, fmt: str, fh: BinaryIO) -> None:
-    if fmt == "parquet":
-        import pyarrow.parquet as pq
+    import pyarrow as pa
 
-        with pq.ParquetWriter(fh, reader.schema) as writer:
+    names = unique_names(reader.schema.names)
+    if fmt == "parquet":
+        schema = pa.schema([f.with_name(n) for f, n in zip(reader.schema, names, strict=True)])
+        with _parquet_writer(fh, schema) as writer:
             for batch in reader:
-                writer.write_batch(batch)
+                writer.write_batch(pa.RecordBatch.from_arrays(batch.columns, schema=schema))
     elif fmt == "csv":
         import pyarrow.csv as pacsv
 
-        with pacsv.CSVWriter(fh, reader.schema) as writer:
+        converters = csv_converters(reader.schema)
+        schema = csv_schema(reader.schema, converters)
+        with pacsv.CSVWriter(fh, schema) as writer:
             for batch in reader:
-                writer.write_batch(batch)
+                columns = [
+                    convert(column) if convert else column
+                    for column, convert in zip(batch.columns, converters, strict=True)
+                ]
+                writer.write_batch(pa.RecordBatch.from_arrays(columns, schema=schema))
     else:  # json: one array of objects, written as the batches arrive
         import json
 
         first = True
         fh.write(b"[")
         for batch in reader:
-            for row in batch.to_pylist():
+            columns = [python_values(column) for column in batch.columns]
+            for values in zip(*columns, strict=True):
                 fh.write(b"\n  " if first else b",\n  ")
+                row = dict(zip(names, values, strict=True))
                 fh.write(redactor.redact(json.dumps(row, default=str)).encode())
                 first = False
         fh.write(b"\n]\n" if not first else b"]\n")
     fh.flush()
 
 
-def _print_table(reader: Any, max_rows: int, out: str | None) -> None:
+def _parquet_writer(fh: BinaryIO, schema: Any) -> Any:
+    """A parquet writer for `schema`, or which column parquet cannot hold (before any byte)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    try:
+        return pq.ParquetWriter(fh, schema)
+    except pa.ArrowNotImplementedError:
+        for field in schema:
+            try:
+                pq.ParquetWriter(io.BytesIO(), pa.schema([field])).close()
+            except pa.ArrowNotImplementedError:
+                raise EntrepotError(
+                    f"parquet cannot hold column '{field.name}' ({field.type})",
+                    hint=f'cast it in the statement, e.g. CAST("{field.name}" AS VARCHAR)',
+                ) from None
+        raise
+
+
+def _print_table(reader: Any, columns: list[str], max_rows: int, target: BinaryIO | None) -> None:
     rows: list[list[str]] = []
     more = False
     for batch in reader:
-        for row in batch.to_pylist():
+        values = [python_values(column) for column in batch.columns]
+        for row in zip(*values, strict=True):
             if len(rows) >= max_rows:
                 more = True
                 break
-            rows.append([_cell(v) for v in row.values()])
+            rows.append([_cell(v) for v in row])
         if more:
             reader.close()  # stop reading the source: the rest will not be shown
             break
-    columns = list(reader.schema.names)
-    if out:
+    if target is not None:
         from entrepot.cli.output import plain_table
 
-        Path(out).write_text(redactor.redact(plain_table(columns, rows)) + "\n")
+        target.write((redactor.redact(plain_table(columns, rows)) + "\n").encode())
         return
     table(columns, rows)
     sys.stdout.flush()  # the footer (stderr) after the rows, also when both go to one pipe
@@ -221,7 +290,7 @@ def _cell(value: Any) -> str:
 # --- the shell ------------------------------------------------------------------------------
 
 
-@click.command("sql", context_settings=CONTEXT)
+@click.command("sql", cls=Command, context_settings=CONTEXT)
 @engine_options
 @click.option("--max-rows", type=click.IntRange(0), default=100, show_default=True)
 def sql_shell(
@@ -257,6 +326,10 @@ def sql_shell(
             if not text.endswith(";"):
                 continue
             buffer = []
+            problem = text_problem(text)
+            if problem is not None:  # DuckDB would crash on it, or stop reading at a NUL
+                echo(f"error: the SQL {problem}", err=True)
+                continue
             try:
                 write_result(engine.execute(text), "table", None, max_rows)
             except EntrepotError as error:
@@ -272,7 +345,7 @@ def sql_shell(
 def _lines(interactive: bool, prompt: Any) -> Iterator[str]:
     while True:
         try:
-            line = input(prompt()) if interactive else sys.stdin.readline()
+            line = input(prompt()) if interactive else _read_line()
         except EOFError:
             return
         except KeyboardInterrupt:
@@ -281,6 +354,15 @@ def _lines(interactive: bool, prompt: Any) -> Iterator[str]:
         if not interactive and line == "":
             return
         yield line.rstrip("\n")
+
+
+def _read_line() -> str:
+    """A line of piped input; bytes that are not UTF-8 are kept (as lone surrogates) for the
+    statement's check to name, rather than failing the read."""
+    stdin = getattr(sys.stdin, "buffer", None)
+    if stdin is None:
+        return sys.stdin.readline()
+    return bytes(stdin.readline()).decode("utf-8", "surrogateescape")
 
 
 class Completer:

@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from entrepot.errors import EntrepotError, ExitCode, RefusedError
 from entrepot.query import extension_settings, sqltext
 from entrepot.query.locate import ObjectRoot, scanned
+from entrepot.query.sandbox import Checked, Sandbox, base_config
 from entrepot.secrets.redact import redactor
 
 T = TypeVar("T")
@@ -50,18 +51,6 @@ EXTENSIONS = {
 }
 RELATIONAL = {"postgresql": "postgres", "mysql": "mysql"}
 OBJECT_STORES = {"abfss": "azure", "wasbs": "azure", "s3": "httpfs", "gcs": "httpfs", "file": ""}
-# Functions that send SQL text to a source unchecked: refused on the read path, whatever the
-# source account may do (the READ_ONLY attach is the second line of defence).
-PASS_THROUGH = {
-    "postgres_query",
-    "postgres_execute",
-    "postgres_scan",
-    "postgres_scan_pushdown",
-    "postgres_attach",
-    "mysql_query",
-    "mysql_execute",
-    "mysql_scan",
-}
 RESERVED_CATALOGS = {"memory", "system", "temp", "main"}
 READERS = {
     "parquet": "read_parquet({path}, hive_partitioning = true, union_by_name = true)",
@@ -94,6 +83,7 @@ class Depot:
 
     name: str
     objects: ObjectRoot | None = None  # object storage: where its datasets are; None: a database
+    writable: bool = False  # attached with its rw secret (--acl rw and the user may write it)
     views: set[tuple[str, str]] = field(default_factory=set)
 
 
@@ -139,6 +129,8 @@ class Engine:
         self._spare: duckdb.DuckDBPyConnection | None = None
         self._trusted = VerifiedExtensions(None)
         self._read_only: dict[str, str] = {}  # with --acl rw: depots that stay read-only, why
+        self._sandbox = Sandbox(self.options.acl)
+        self._cancelled = threading.Event()
 
     # --- public ---------------------------------------------------------------------------
 
@@ -155,8 +147,8 @@ class Engine:
         timer = self._start_timer(con)
         try:
             for statement in statements[:-1]:
-                self.call(con.execute, statement)
-            result = self.call(con.execute, statements[-1])
+                self.call(self._run, con, statement)
+            result = self.call(self._run, con, statements[-1])
             reader = self.call(result.to_arrow_reader, self.options.batch_rows)
             return ResultStream(reader, timer, self)
         except duckdb.Error as exc:
@@ -165,6 +157,14 @@ class Engine:
         except KeyboardInterrupt:
             _cancel(timer)
             raise
+
+    def _run(self, con: duckdb.DuckDBPyConnection, statement: Checked) -> Any:
+        """Gate 3 (the bound plan), then the statement. Each statement is planned just before
+        it runs: a later one may use what an earlier one created."""
+        self._sandbox.check_plan(con, statement)
+        if self._cancelled.is_set():  # a Ctrl-C between the plan and the run
+            raise KeyboardInterrupt
+        return con.execute(statement.text)
 
     def call(self, function: Callable[..., T], *args: Any) -> T:
         """Run DuckDB work in a worker thread while this one waits in Python: a Ctrl-C
@@ -191,9 +191,17 @@ class Engine:
                 except Pending:
                     continue
         except KeyboardInterrupt:
-            self.interrupt()
-            with contextlib.suppress(Exception):
-                future.result()  # DuckDB stops within milliseconds of the interrupt
+            # An interrupt reaches only the DuckDB call running at that instant (each new one
+            # clears it), and the work may be between two calls: flag it, and interrupt until
+            # the work has stopped.
+            self._cancelled.set()
+            try:
+                while not future.done():
+                    self.interrupt()
+                    with contextlib.suppress(BaseException):
+                        future.result(timeout=0.05)
+            finally:
+                self._cancelled.clear()
             raise
 
     def sql(self, sql: str) -> pa.Table:
@@ -206,6 +214,7 @@ class Engine:
 
     def close(self) -> None:
         self._drop_connection()
+        self._sandbox.close()
         if self._spare is not None:
             self._spare.close()
             self._spare = None
@@ -221,8 +230,9 @@ class Engine:
 
     # --- statements -----------------------------------------------------------------------
 
-    def prepare(self, sql: str) -> list[str]:
-        """Rewrite addresses, check the write rules, attach what the text names."""
+    def prepare(self, sql: str) -> list[Checked]:
+        """Rewrite addresses, attach the depots the text names, and return its statements as
+        the sandbox passed them (gates 1 and 2; gate 3 runs with each statement)."""
         rows = self._depot_rows()
         named: set[str] = set()
         datasets: set[tuple[str, str, str]] = set()
@@ -257,22 +267,15 @@ class Engine:
             named.add(address.depot)
             return sqltext.quote_literal(f"dataos-path://{value[len('dataos://') :]}")
 
+        # The lexer only finds what to attach and which addresses to spell out; every decision
+        # about the statements is DuckDB's (query/sandbox.py), on the final text.
         text = sqltext.rewrite(sql, address_ident, address_literal)
         for chain in sqltext.chains(text):
             if len(chain) >= 2 and chain[0] in rows:
                 named.add(chain[0])
                 if len(chain) >= 3:
                     datasets.add((chain[0], chain[1], chain[2]))
-        statements = self._classify(text)
-        if self.options.acl != "rw":
-            passthrough = sorted(sqltext.functions(text) & PASS_THROUGH)
-            if passthrough:
-                raise RefusedError(
-                    f"{passthrough[0]}() sends SQL to the source unchecked; "
-                    "the read path does not allow it",
-                    hint="query the depot's tables instead (depot.schema.table); "
-                    "writing needs --acl rw",
-                )
+        statements = self._sandbox.check(text)  # refuse before any secret is decrypted
         self._ensure(sorted(named))
         import duckdb
 
@@ -281,64 +284,46 @@ class Engine:
                 self._ensure_view(depot, collection, dataset)
         except duckdb.Error as exc:
             raise self._error(exc, None) from None
-        # `dataos-path://depot:collection/path` literals become the object store's URL.
-        return [self._paths(s, reads) for s, reads in statements]
-
-    def _classify(self, text: str) -> list[tuple[str, bool]]:
-        """The statements and whether each only reads; refuses what the rules forbid."""
-        import duckdb
-
-        # Parsed by the session's connection, or by the fresh one the next attach will use.
-        parser = self._con or self._fresh()
-        try:
-            statements = parser.extract_statements(text)
-        except duckdb.Error as exc:
-            raise QueryError(
-                redactor.redact(str(exc)), hint="check the SQL", exit_code=ExitCode.INVALID
-            ) from None
-        if not statements:
-            raise EntrepotError("no SQL statement given", hint='entrepot query "SELECT 1"')
-        kinds = duckdb.StatementType
-        reading = {kinds.SELECT, kinds.EXPLAIN}
-        never = {kinds.ATTACH, kinds.DETACH, kinds.LOAD, kinds.SET, kinds.EXPORT}
-        out = []
+        # `dataos-path://depot:collection/path` literals become the object store's URL; what
+        # runs is checked again as DuckDB reads it.
+        final = sqltext.rewrite(text, lambda _: None, self._path_url)
+        if final != text:
+            statements = self._sandbox.check(final)
         for statement in statements:
-            kind = statement.type
-            word = kind.name.replace("_STATEMENT", "")
-            if kind in never:
-                raise RefusedError(
-                    f"{word} statements are not allowed: entrepot attaches depots and sets the "
-                    "engine up itself",
-                    hint="name depots in the statement (depot.schema.table); see entrepot query "
-                    "--help for limits",
-                )
-            if kind not in reading and self.options.acl != "rw":
-                raise RefusedError(
-                    f"{word} writes, and queries are read-only by default",
-                    hint="writing needs --acl rw and the depot's rw secret",
-                )
-            out.append((statement.query.strip(), kind in reading))
-        return out
+            if statement.copy_target is not None:
+                self._check_copy_target(statement.copy_target)
+        return statements
 
-    def _paths(self, statement: str, reads: bool) -> str:
-        def literal(value: str) -> str | None:
-            if not value.startswith("dataos-path://"):
-                return None
-            from entrepot.catalog.model import Address
+    def _path_url(self, value: str) -> str | None:
+        if not value.startswith("dataos-path://"):
+            return None
+        from entrepot.catalog.model import Address
 
-            address = Address.parse("dataos://" + value[len("dataos-path://") :])
-            if not reads and address.depot in self._read_only:
-                raise RefusedError(
-                    f"{self._read_only[address.depot]}, so it cannot be written",
-                    hint="writing needs the depot's owner and an instance secret with acl: rw",
-                )
-            objects = self._attached[address.depot].objects
-            assert objects is not None  # prepare() lets object-storage depots through only
-            if address.collection is None:
-                return sqltext.quote_literal(objects.root)
-            return sqltext.quote_literal(objects.url(address.collection, address.dataset or ""))
+        address = Address.parse("dataos://" + value[len("dataos-path://") :])
+        objects = self._attached[address.depot].objects
+        assert objects is not None  # prepare() lets object-storage depots through only
+        if address.collection is None:
+            return sqltext.quote_literal(objects.root)
+        return sqltext.quote_literal(objects.url(address.collection, address.dataset or ""))
 
-        return sqltext.rewrite(statement, lambda _: None, literal)
+    def _check_copy_target(self, target: str) -> None:
+        """COPY ... TO writes inside a depot this session may write, whatever the spelling of
+        the target (an address, the store's URL, a local path)."""
+        location = _normalised(target)
+        for depot in self._attached.values():
+            if depot.objects is None or not location.startswith(_normalised(depot.objects.root)):
+                continue
+            if depot.writable:
+                return
+            why = self._read_only.get(depot.name) or f"depot '{depot.name}' is attached read-only"
+            raise RefusedError(
+                f"{why}, so it cannot be written",
+                hint="writing needs the depot's owner and an instance secret with acl: rw",
+            )
+        raise RefusedError(
+            "COPY writes only inside a depot the statement names",
+            hint="COPY (SELECT ...) TO 'dataos://depot:collection/file.parquet' with --acl rw",
+        )
 
     # --- depots ---------------------------------------------------------------------------
 
@@ -367,7 +352,7 @@ class Engine:
         import duckdb
 
         if self._spare is None:
-            config = _base_config()
+            config = base_config()
             self._trusted = VerifiedExtensions(self.service.settings.home)
             # DuckDB checks an extension's signature on every LOAD: 150-200 ms for the 42 MB
             # postgres scanner, the bulk of a first query. So each file is verified once, by
@@ -475,13 +460,32 @@ class Engine:
             if not writable:
                 options += ", READ_ONLY"
             con.execute(f"ATTACH {_lit(_conninfo(conn, writable))} AS {catalog} ({options})")
-            return Depot(name)
+            return Depot(name, writable=writable)
         objects = ObjectRoot.of(rendering["path"], conn)
+        if source_type == "file":
+            self._refuse_private_files(name, rendering["path"])
         if rendering["secret"]:
             secret = {**rendering["secret"], "SCOPE": objects.base}
             con.execute(_create_secret(secret_name, rendering["type"], secret))
         con.execute(f"ATTACH ':memory:' AS {catalog}")
-        return Depot(name, objects)
+        return Depot(name, objects, writable)
+
+    def _refuse_private_files(self, name: str, folder: str) -> None:
+        """A file depot's folder becomes readable by statements: it must neither contain nor
+        lie inside Entrepôt's home (the master key, the store, the logs) or the store file."""
+        import os
+
+        settings = self.service.settings
+        private = [settings.home, *([settings.sqlite_path] if settings.sqlite_path else [])]
+        root = os.path.realpath(folder)
+        for path in private:
+            real = os.path.realpath(path)
+            if _inside(real, root) or _inside(root, real):
+                raise RefusedError(
+                    f"depot '{name}' ({folder}) overlaps Entrepôt's own files ({path}): "
+                    "the query engine does not expose them",
+                    hint="point the depot at a folder of data files, away from $ENTREPOT_HOME",
+                )
 
     def _write_refusal(self, row: ResourceRow) -> str | None:
         """Why the acting user may not write this depot, or None. Locally: its owner writes
@@ -538,7 +542,8 @@ class Engine:
         folder = objects.url(collection, dataset)
         parent = folder.rsplit("/", 1)[0]
         try:  # one listing of the collection (a glob without wildcards is not a listing)
-            rows = self._con.execute("SELECT file FROM glob(?)", [f"{parent}/**/*"]).fetchall()
+            # A literal: a parameterised statement on the main thread loses Ctrl-C (sandbox.py).
+            rows = self._con.execute(f"SELECT file FROM glob({_lit(parent + '/**/*')})").fetchall()
         except duckdb.Error:  # outside the sandbox, or the store refuses: not found
             rows = []
         files = [str(row[0]) for row in rows]
@@ -705,7 +710,7 @@ class VerifiedExtensions:
         stamp = self._stamp(path)
         if known.get(str(path)) == stamp:
             return
-        checker = duckdb.connect(":memory:", config=_base_config())  # signatures required
+        checker = duckdb.connect(":memory:", config=base_config())  # signatures required
         try:
             checker.execute(f"LOAD {_lit(str(path))}")
         finally:
@@ -723,14 +728,23 @@ class VerifiedExtensions:
             partial.replace(self.path)
 
 
-def _base_config() -> dict[str, Any]:
-    return {
-        "autoinstall_known_extensions": False,
-        "autoload_known_extensions": False,
-        "allow_persistent_secrets": False,
-        "allow_unredacted_secrets": False,
-        "allow_community_extensions": False,
-    }
+def _inside(path: str, folder: str) -> bool:
+    return path == folder or path.startswith(folder.rstrip("/") + "/")
+
+
+def _normalised(location: str) -> str:
+    """A path or URL with `.` and `..` segments resolved, for prefix comparisons: local paths
+    as DuckDB resolves them (from the working directory, through symlinks)."""
+    import os
+    import posixpath
+
+    if "://" not in location:
+        return os.path.realpath(location) + ("/" if location.endswith("/") else "")
+    scheme, rest = location.split("://", 1)
+    if scheme == "file":
+        return _normalised(rest)
+    normal = posixpath.normpath("/" + rest)[1:]
+    return f"{scheme}://{normal}" + ("/" if rest.endswith("/") else "")
 
 
 def _lit(value: str) -> str:

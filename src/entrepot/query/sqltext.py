@@ -1,9 +1,9 @@
 """Just enough SQL lexing to find what a statement names, without parsing it.
 
-DuckDB parses and binds the statement itself; this module only finds, outside string literals
-and comments, the identifier chains (`postgres.public.orders`), the functions called, and the
-`"dataos://depot:collection/dataset"` addresses to rewrite, so that only the depots a statement
-names are attached.
+This module only finds, outside string literals and comments, the identifier chains
+(`postgres.public.orders`) and the `"dataos://depot:collection/dataset"` addresses to rewrite, so
+that only the depots a statement names are attached. It decides nothing about what a statement
+may do: query/sandbox.py does, from DuckDB's own parse and bound plan of the final text.
 """
 
 from __future__ import annotations
@@ -79,16 +79,6 @@ def chains(sql: str) -> list[list[str]]:
         else:
             i += 1
     return found
-
-
-def functions(sql: str) -> set[str]:
-    """Names called as functions: an identifier followed by `(`."""
-    code = _code(tokens(sql))
-    return {
-        code[i].name
-        for i in range(len(code) - 1)
-        if code[i].kind == "ident" and code[i + 1].text == "("
-    }
 
 
 def rewrite(

@@ -298,6 +298,11 @@ def env_text(env: dict[str, str]) -> str:
 def _atomic_write(path: Path, text: str, mode: int) -> None:
     """Write `text` to a new file created with `mode` next to `path`, then rename it over
     `path`: readers see the old file or the new one, never a part."""
+    if path.exists() and not path.is_file():  # a folder, a FIFO, or a device such as /dev/null
+        raise EntrepotError(  # (which root could otherwise replace by a file of secrets)
+            f"cannot write {path}: it exists and is not a regular file",
+            hint="choose a file path for --dir and --env-file",
+        )
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.parent / f".{path.name}.{secrets.token_hex(8)}.tmp"
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)  # the mode from the start

@@ -1,0 +1,7 @@
+"""Who may do what: the vocabulary of actions, the use cases, policies, and the one function that
+decides (`decide.Authorizer.decide`).
+
+Pure logic: it reads nothing and writes nothing. The service layer loads the stored grants and
+policies, asks it before every operation, and audits every refusal. Imports nothing from the
+package but itself.
+"""
