@@ -196,3 +196,42 @@ def test_changed_value_updates_and_bumps_generation(home: Path, tmp_path: Path) 
     [record] = json.loads(run_cli("get", "-t", "instance-secret", "--output", "json").stdout)
     assert record["generation"] == 2
     assert Service().resolve_secret("postgres-r", "t").data["password"] == "Second-Value"
+
+
+# --- file modes ------------------------------------------------------------------------------
+
+
+def test_home_store_and_logs_are_private_whatever_the_umask(home: Path, tmp_path: Path) -> None:
+    previous = os.umask(0)  # the loosest umask: every mode below is set on purpose
+    try:
+        apply_secret(tmp_path)
+        # A reader holds the store open, as `get` does: SQLite creates -wal and -shm now.
+        with sqlite3.connect(home / "entrepot.db") as db:
+            db.execute("SELECT count(*) FROM resource").fetchone()
+            modes = {
+                path.name: path.stat().st_mode & 0o777
+                for path in [home, *home.iterdir(), *(home / "logs").iterdir()]
+            }
+    finally:
+        os.umask(previous)
+    assert modes == {
+        "home": 0o700,
+        "entrepot.db": 0o600,
+        "entrepot.db-wal": 0o600,
+        "entrepot.db-shm": 0o600,
+        "master.key": 0o600,
+        "logs": 0o700,
+        "entrepot.log": 0o600,
+    }
+
+
+def test_files_an_older_version_left_readable_are_tightened(home: Path, tmp_path: Path) -> None:
+    apply_secret(tmp_path)
+    for path in (home / "entrepot.db", home / "logs" / "entrepot.log"):
+        path.chmod(0o644)
+    from entrepot.logs import _configured
+
+    _configured.clear()  # a new process opens the log again
+    apply_secret(tmp_path, name="other-r")
+    assert (home / "entrepot.db").stat().st_mode & 0o777 == 0o600
+    assert (home / "logs" / "entrepot.log").stat().st_mode & 0o777 == 0o600

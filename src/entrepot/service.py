@@ -15,7 +15,7 @@ import os
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from entrepot.config import Settings, load_settings
+from entrepot.config import Settings, ensure_private_dir, load_settings
 from entrepot.errors import (
     ConflictError,
     Location,
@@ -120,6 +120,8 @@ class Service:
         if self._keyring is None:
             from entrepot.secrets.crypto import Keyring
 
+            if not os.environ.get("ENTREPOT_MASTER_KEY"):
+                ensure_private_dir(self.settings.home)
             self._keyring = Keyring.load(self.settings.home)
         return self._keyring
 
