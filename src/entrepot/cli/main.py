@@ -717,7 +717,15 @@ def admin() -> None:
 
 
 @admin.command("rotate-key", context_settings=CONTEXT)
-def rotate_key() -> None:
+@click.option(
+    "--wait",
+    type=click.FloatRange(0, 3600),
+    default=60.0,
+    show_default=True,
+    metavar="SECONDS",
+    help="How long to wait for a rotation (or an apply) running in another process; then exit 5.",
+)
+def rotate_key(wait: float) -> None:
     """Re-wrap every data key under a new master key (values are not re-encrypted).
 
     \b
@@ -725,8 +733,9 @@ def rotate_key() -> None:
       entrepot admin rotate-key       # key in $ENTREPOT_HOME/master.key: replaced
       ENTREPOT_NEW_MASTER_KEY=... entrepot admin rotate-key   # key from ENTREPOT_MASTER_KEY
     With ENTREPOT_MASTER_KEY, set ENTREPOT_MASTER_KEY to the new key afterwards.
+    One rotation runs at a time: another one waits for it (--wait), then rotates again.
     """
-    count, key_id = _service().rotate_master_key()
+    count, key_id = _service().rotate_master_key(wait=wait)
     echo(f"re-wrapped {count} data keys under master key {key_id}")
 
 
