@@ -25,7 +25,7 @@ except ImportError:  # pragma: no cover - PyYAML without libyaml
 
 PathKey = tuple[str | int, ...]
 
-MAX_MANIFEST_BYTES = int(os.environ.get("ENTREPOT_MAX_MANIFEST_BYTES", 4 * 1024 * 1024))
+MAX_MANIFEST_BYTES = 4 * 1024 * 1024  # the default; ENTREPOT_MAX_MANIFEST_BYTES overrides it
 MAX_NODES_PER_DOCUMENT = 100_000  # counted with aliases expanded: stops "billion laughs"
 MAX_DEPTH = 64
 MANIFEST_SUFFIXES = (".yaml", ".yml")
@@ -35,6 +35,22 @@ _ENV = re.compile(
     r"\$(?:\$|\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}|([A-Za-z_][A-Za-z0-9_]*)"
     r"|(\{[^}]*\}?))"  # group 4: a malformed ${...}: unterminated or an invalid name
 )
+
+
+def max_manifest_bytes(where: Location | None = None) -> int:
+    """The size limit of one manifest, read when used: a bad value is a user's error, not ours."""
+    raw = os.environ.get("ENTREPOT_MAX_MANIFEST_BYTES", "").strip()
+    if not raw:
+        return MAX_MANIFEST_BYTES
+    limit = int(raw) if raw.isascii() and raw.isdigit() and len(raw) < 19 else 0
+    if limit <= 0:
+        raise ManifestError(
+            f"ENTREPOT_MAX_MANIFEST_BYTES is '{raw[:40]}', not a number of bytes above 0",
+            location=where,
+            hint=f"set it to a whole number of bytes (e.g. {2 * MAX_MANIFEST_BYTES}), or unset "
+            f"it for the default of {MAX_MANIFEST_BYTES} (4 MiB)",
+        )
+    return limit
 
 
 @dataclass
@@ -83,14 +99,15 @@ class Source:
     path: Path | None  # None for stdin
 
     def read(self) -> bytes:
+        limit = max_manifest_bytes(Location(self.display))
         if self.path is None:
-            data = sys.stdin.buffer.read(MAX_MANIFEST_BYTES + 1)
+            data = sys.stdin.buffer.read(limit + 1)
         else:
             with self.path.open("rb") as fh:
-                data = fh.read(MAX_MANIFEST_BYTES + 1)
-        if len(data) > MAX_MANIFEST_BYTES:
+                data = fh.read(limit + 1)
+        if len(data) > limit:
             raise ManifestError(
-                f"file is larger than {MAX_MANIFEST_BYTES} bytes",
+                f"file is larger than {limit} bytes",
                 location=Location(self.display),
                 hint="split it into several files, or raise ENTREPOT_MAX_MANIFEST_BYTES",
             )
@@ -388,6 +405,17 @@ class _Builder:
             return constructor(self._scalars, node)
         except yaml.YAMLError as exc:
             self._fail(f"invalid value: {getattr(exc, 'problem', exc)}", node, path)
+            return None
+        except ValueError:
+            # Python refuses to convert integers of more than sys.get_int_max_str_digits()
+            # digits (a denial-of-service guard); PyYAML lets that ValueError through.
+            digits = sum(ch.isdigit() for ch in str(node.value))
+            self._fail(
+                f"a number of {digits} digits is too long (at most {sys.get_int_max_str_digits()})",
+                node,
+                path,
+                hint="put the value in quotes if it is text",
+            )
             return None
 
     def _interpolate(self, value: str, node: yaml.Node, path: PathKey) -> str:
