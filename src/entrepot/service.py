@@ -52,6 +52,7 @@ class ApplyOptions:
     dry_run: bool = False
     interpolate: bool = True
     values: dict[str, str] = field(default_factory=dict)
+    allow_files_outside: bool = False  # `files:` may name files outside the manifest's folder
     workspace: str = "public"
     want_diff: bool = False  # compute each change's diff (diff, --show-diff): costs a YAML dump
     verify: bool = True  # check the connection of each depot created or changed
@@ -218,7 +219,9 @@ class Service:
             )
         planned: list[PlannedResource] = []
         for doc in docs:
-            result = compile_document(doc, problems, options.workspace)
+            result = compile_document(
+                doc, problems, options.workspace, allow_files_outside=options.allow_files_outside
+            )
             if result is None:
                 continue
             for payload in result.secrets:

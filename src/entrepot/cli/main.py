@@ -86,6 +86,12 @@ def manifest_options(func: Any) -> Any:
                 help="Do not interpolate $ENV|${ENV} (for values containing '$').",
             ),
             click.option(
+                "--allow-files-outside",
+                is_flag=True,
+                help="Let instance secrets' `files:` read files outside the manifest's folder "
+                "(absolute paths, ~, ../, symlinks leading out).",
+            ),
+            click.option(
                 "--set",
                 "set_values",
                 multiple=True,
@@ -189,6 +195,7 @@ def apply(
       entrepot apply -f depot.yaml --lint
       entrepot apply -f azure.yaml --set owner=alice --dry-run
       cat depot.yaml | entrepot apply -f -
+      entrepot apply -f secret.yaml --allow-files-outside   # files: /etc/ssl/ca.pem
     Prints `applying NAME:VERSION:TYPE...created|updated|unchanged` per resource, then
     verifies the connection of each depot created or changed (`--no-verify` to skip), and
     runs each workflow created or changed (`-r` runs unchanged ones too).
