@@ -178,3 +178,85 @@ def test_the_flag_is_documented_in_help() -> None:
         result = run_cli(command, "--help")
         assert "--allow-files-outside" in result.stdout
         assert "outside the manifest's folder" in " ".join(result.stdout.split())
+
+
+# --- secret values are the text written ----------------------------------------------------------
+
+YAML_11_VALUES = [
+    "0123",  # octal in YAML 1.1: 83
+    "0x1F",  # hexadecimal: 31
+    "1_000",  # underscores: 1000
+    "0b101",  # binary: 5
+    "190:20:30",  # sexagesimal: 685230
+    "+12",
+    "-0",
+    "1.5e+3",  # 1500.0
+    "1.50",  # 1.5
+    ".inf",
+    "-.Inf",
+    ".NaN",
+    "yes",  # true
+    "No",  # false
+    "on",
+    "OFF",
+    "true",
+    "2024-01-01",  # a date
+    "2001-12-14t21:59:43.10-05:00",  # a timestamp
+]
+
+
+@pytest.mark.parametrize("value", YAML_11_VALUES)
+def test_an_instance_secret_value_is_the_text_written(
+    home: Path, tmp_path: Path, value: str
+) -> None:
+    text = (
+        "name: pg-r\nversion: v1\ntype: instance-secret\ninstance-secret:\n"
+        f"  type: key-value\n  acl: r\n  data:\n    password: {value}\n"
+        f"    pin: {{{{pin}}}}\n"  # an unquoted placeholder, filled by --set, is read as YAML
+    )
+    path = write(tmp_path / "s.yaml", text)
+    result = run_cli("apply", "-f", str(path), "--set", f"pin={value}")
+    assert result.exit_code == 0, result.output
+    data = Service().resolve_secret("pg-r", "test").data
+    assert data == {"password": value, "pin": value}
+    # Written the same, quoted or not: nothing to change on the next apply.
+    quoted = write(tmp_path / "q.yaml", text.replace(f"password: {value}", f"password: '{value}'"))
+    again = run_cli("apply", "-f", str(quoted), "--set", f"pin={value}")
+    assert again.stdout.strip() == "applying pg-r:v1:instance-secret...unchanged", again.output
+
+
+def test_inline_connection_secret_values_are_the_text_written(home: Path, tmp_path: Path) -> None:
+    text = """\
+name: legacy
+version: v1
+type: depot
+depot:
+  type: ELASTICSEARCH
+  connectionSecret:
+    - acl: r
+      type: key-value-properties
+      data: {username: elastic, password: 0123}
+    - acl: rw
+      values: {username: admin, password: 0x1F, token: 2024-01-01}
+  spec: {nodes: ["localhost:9200"]}
+"""
+    result = run_cli("apply", "--no-verify", "-f", str(write(tmp_path / "d.yaml", text)))
+    assert result.exit_code == 0, result.output
+    service = Service()
+    [row] = service.list_resources(rtype="depot", all_owners=True, details=True)
+    assert service.resolve_connection(row, "r", "test").data == {
+        "username": "elastic",
+        "password": "0123",
+    }
+    assert service.resolve_connection(row, "rw", "test").data == {
+        "username": "admin",
+        "password": "0x1F",
+        "token": "2024-01-01",
+    }
+
+
+def test_a_file_named_like_a_number_is_read_by_its_name(home: Path, tmp_path: Path) -> None:
+    write(tmp_path / "0123", CERT)
+    manifest = write(tmp_path / "tls.yaml", SECRET_WITH_FILE.format(path="0123"))
+    assert run_cli("apply", "-f", str(manifest)).exit_code == 0
+    assert Service().resolve_secret("pg-tls", "test").files["rootcert"] == CERT.encode()

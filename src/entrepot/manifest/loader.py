@@ -65,6 +65,9 @@ class Document:
     # Values that came from the environment, by field path (the service decides which are secret).
     interpolated: list[tuple[PathKey, str]] = field(default_factory=list)
     placeholders: set[str] = field(default_factory=set)  # --set names this document used
+    # The text as written of each scalar YAML 1.1 turned into something else (`0123` -> 83,
+    # `yes` -> True, `2024-01-01` -> a date): secret values are read from here, never converted.
+    written: dict[PathKey, str] = field(default_factory=dict)
 
     def locate(self, path: PathKey = ()) -> Location:
         """The location of a field, or of its nearest ancestor that has one."""
@@ -214,7 +217,14 @@ def load_bytes(
             )
             continue
         doc = Document(
-            display, base_dir, index, data, builder.positions, builder.secrets, builder.placeholders
+            display,
+            base_dir,
+            index,
+            data,
+            builder.positions,
+            builder.secrets,
+            builder.placeholders,
+            builder.written,
         )
         doc.positions.setdefault((), start)
         documents.append(doc)
@@ -263,6 +273,7 @@ class _Builder:
         self.problems = problems
         self.positions: dict[PathKey, tuple[int, int]] = {}
         self.secrets: list[tuple[PathKey, str]] = []
+        self.written: dict[PathKey, str] = {}
         self.placeholders: set[str] = set()
         self.visited = 0
         self.failed = False
@@ -392,6 +403,8 @@ class _Builder:
 
     def _construct(self, node: yaml.ScalarNode, path: PathKey) -> Any:
         """Construct one scalar by its tag, without the loader's per-node object cache."""
+        if node.tag != "tag:yaml.org,2002:str":
+            self.written[path] = str(node.value)
         constructor = self._scalars.yaml_constructors.get(node.tag)
         if constructor is None:
             self._fail(

@@ -31,6 +31,7 @@ from entrepot.resources.workflow import STACK_SPECS, WorkflowV1
 
 MAX_SECRET_FILE_BYTES = 1024 * 1024
 REDACTED = "<hidden>"
+SECRET_SECTIONS = ("data", "values", "files")  # `values`: the v1 Elasticsearch form of `data`
 ALLOW_OUTSIDE_FLAG = "--allow-files-outside"
 
 KINDS: dict[tuple[str, str], type[ResourceMeta]] = {
@@ -104,6 +105,7 @@ def compile_document(
     kind = _kind(doc, problems)
     if kind is None:
         return None
+    _secret_values_as_written(doc)
     model = validate(doc, kind, problems)
     if model is None:
         return None
@@ -119,6 +121,33 @@ def compile_document(
     if isinstance(model, WorkflowV1):
         return _workflow(doc, model, problems, workspace)
     raise AssertionError(f"no compiler for {type(model).__name__}")  # pragma: no cover
+
+
+def _secret_sections(data: dict[str, Any]) -> list[tuple[PathKey, dict[str, Any]]]:
+    """The mappings holding secret values (and secret file paths), wherever a kind has them."""
+    found: list[tuple[PathKey, dict[str, Any]]] = []
+    body = data.get("instance-secret")
+    if isinstance(body, dict):
+        found.extend((("instance-secret", s), body[s]) for s in SECRET_SECTIONS if s in body)
+    depot = data.get("depot")
+    for key in ("connectionSecret", "connectionSecrets"):
+        entries = depot.get(key) if isinstance(depot, dict) else None
+        for i, entry in enumerate(entries if isinstance(entries, list) else []):
+            if isinstance(entry, dict):
+                found.extend(
+                    (("depot", key, i, s), entry[s]) for s in SECRET_SECTIONS if s in entry
+                )
+    return [(path, section) for path, section in found if isinstance(section, dict)]
+
+
+def _secret_values_as_written(doc: Document) -> None:
+    """A secret value is the text the user wrote: YAML 1.1 would store `password: 0123` as 83,
+    `0x1F` as 31, `1_000` as 1000, `yes` as true and `2024-01-01` as a date."""
+    for path, section in _secret_sections(doc.data):
+        for key, value in section.items():
+            written = doc.written.get((*path, key))
+            if written is not None and value is not None and not isinstance(value, str):
+                section[key] = written
 
 
 def _kind(doc: Document, problems: Problems) -> type[ResourceMeta] | None:
