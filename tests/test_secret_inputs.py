@@ -260,3 +260,131 @@ def test_a_file_named_like_a_number_is_read_by_its_name(home: Path, tmp_path: Pa
     manifest = write(tmp_path / "tls.yaml", SECRET_WITH_FILE.format(path="0123"))
     assert run_cli("apply", "-f", str(manifest)).exit_code == 0
     assert Service().resolve_secret("pg-tls", "test").files["rootcert"] == CERT.encode()
+
+
+# --- ${VAR} interpolation ------------------------------------------------------------------------
+
+SECRET_TEMPLATE = """\
+name: pg-r
+version: v1
+type: instance-secret
+description: {description}
+instance-secret:
+  type: key-value
+  acl: r
+  data:
+    password: {password}
+"""
+
+
+@pytest.mark.parametrize(
+    ("field", "reference", "variable"),
+    [
+        ("description", "${ENTREPOT_STORE_URL}", "ENTREPOT_STORE_URL"),
+        ("description", "$ENTREPOT_STORE_URL", "ENTREPOT_STORE_URL"),
+        ("description", "'db at ${ENTREPOT_STORE_URL}'", "ENTREPOT_STORE_URL"),
+        ("password", "${ENTREPOT_MASTER_KEY}", "ENTREPOT_MASTER_KEY"),
+        ("description", "${ENTREPOT_NOT_SET_ANYWHERE:-fallback}", "ENTREPOT_NOT_SET_ANYWHERE"),
+    ],
+)
+def test_entrepot_variables_are_never_interpolated(
+    home: Path, tmp_path: Path, field: str, reference: str, variable: str
+) -> None:
+    values = {"description": "plain", "password": "Pw-Value-1", field: reference}
+    path = write(tmp_path / "s.yaml", SECRET_TEMPLATE.format(**values))
+    line, column = (4, 14) if field == "description" else (9, 15)
+    store_url = "postgresql+psycopg://admin:Store-Password-77@db.example/entrepot"
+    master_key = "yH1mYbDsqhF4VbO_Q4cA1SBpEdIcbK9xRkcZzZxgGJY="
+    env = {"ENTREPOT_STORE_URL": store_url, "ENTREPOT_MASTER_KEY": master_key}
+    result = run_cli("apply", "--lint", "-f", str(path), env=env)
+    path_text = "description" if field == "description" else "instance-secret.data.password"
+    assert (
+        f"{path}:{line}:{column}: error: {path_text}: environment variable '{variable}' cannot "
+        "be interpolated: ENTREPOT_* variables configure entrepot itself" in result.stderr
+    ), result.stderr
+    assert (
+        f"hint: write the value itself, or export a variable of your own; $${{{variable}}} "
+        f"keeps the text '${{{variable}}}' as written" in result.stderr
+    )
+    assert "Store-Password-77" not in result.output and master_key not in result.output
+    assert result.exit_code == 3
+    assert "Traceback" not in result.output
+
+
+def test_get_never_shows_the_store_password(home: Path, tmp_path: Path) -> None:
+    """The issue's case: `description: ${ENTREPOT_STORE_URL}` then `get -d`."""
+    path = write(tmp_path / "s.yaml", SECRET_TEMPLATE.format(
+        description="${ENTREPOT_STORE_URL}", password="Pw-Value-1"))  # fmt: skip
+    env = {"ENTREPOT_STORE_URL": f"sqlite:///{home / 'entrepot.db'}?password=Store-Pw-88"}
+    result = run_cli("apply", "-f", str(path), env=env)
+    assert result.exit_code == 3, result.output
+    shown = run_cli("get", "-a", "-d")
+    assert "Store-Pw-88" not in shown.output
+    assert stored_ids() == []
+
+
+def test_a_literal_dollar_entrepot_text_is_kept(home: Path, tmp_path: Path) -> None:
+    path = write(tmp_path / "s.yaml", SECRET_TEMPLATE.format(
+        description="'see $${ENTREPOT_HOME}'", password="Pw-Value-1"))  # fmt: skip
+    result = run_cli("apply", "-f", str(path))
+    assert result.exit_code == 0, result.output
+    redactor.clear()
+    [record] = json.loads(run_cli("get", "-a", "--output", "json").stdout)
+    assert record["description"] == "see ${ENTREPOT_HOME}"
+
+
+def test_interpolating_a_field_stored_in_clear_warns(home: Path, tmp_path: Path) -> None:
+    path = write(tmp_path / "s.yaml", SECRET_TEMPLATE.format(
+        description="'${TEAM} credentials, $TEAM'", password="${PG_PASSWORD}"))  # fmt: skip
+    env = {"TEAM": "finance", "PG_PASSWORD": "Interpolated-Pw-5"}
+    result = run_cli("apply", "-f", str(path), env=env)
+    assert result.exit_code == 0, result.output
+    assert (
+        f"{path}:4:14: warning: description: ${{TEAM}} interpolated into a field stored in "
+        "clear: its value is kept as is and shown by 'get -d'" in result.stderr
+    )
+    assert "hint: only secret values" in result.stderr
+    assert result.stderr.count("warning:") == 1  # nothing about the password: it is encrypted
+    assert "Interpolated-Pw-5" not in result.output and "finance" not in result.stderr
+
+
+def test_interpolated_depot_fields_warn_and_are_kept(home: Path, tmp_path: Path) -> None:
+    text = """\
+name: postgres-r
+version: v1
+type: instance-secret
+instance-secret: {type: key-value-properties, acl: r, data: {username: u, password: p-1234}}
+---
+name: postgres
+version: v2alpha
+type: depot
+depot:
+  type: postgresql
+  secrets: [{name: postgres-r, allkeys: true}]
+  postgresql:
+    host: $PG_HOST
+    database: ${PG_DB}_${REGION}
+"""
+    path = write(tmp_path / "all.yaml", text)
+    env = {"PG_HOST": "db.internal", "PG_DB": "sales", "REGION": "eu"}
+    result = run_cli("apply", "--no-verify", "-f", str(path), env=env)
+    assert result.exit_code == 0, result.output
+    assert f"{path}:13:11: warning: depot.postgresql.host: ${{PG_HOST}} interpolated" in (
+        result.stderr
+    )
+    assert (
+        f"{path}:14:15: warning: depot.postgresql.database: ${{PG_DB}} and ${{REGION}} "
+        "interpolated" in result.stderr
+    )
+    lint = run_cli("apply", "--lint", "-f", str(path), env=env)
+    assert lint.stderr.count("warning:") == 2
+
+
+def test_the_tutorial_secret_gives_no_interpolation_warning(home: Path, tmp_path: Path) -> None:
+    """`acl: ${ACCESS_CONTROL_LIST}` is inside the secret's section (and takes r or rw only)."""
+    from tests.conftest import TUTORIAL
+
+    env = {"ACCESS_CONTROL_LIST": "r", "POSTGRES_USERNAME": "u", "POSTGRES_PASSWORD": "pw-1234"}
+    result = run_cli("apply", "-f", str(TUTORIAL / "instance_secret.yml"), env=env)
+    assert result.exit_code == 0, result.output
+    assert result.stderr == ""

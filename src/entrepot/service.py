@@ -202,8 +202,28 @@ class Service:
             )
         for doc in docs:
             # Values interpolated into a secret section are secrets: scrub them from output.
-            redactor.register(*(value for path, value in doc.interpolated if _secret_path(path)))
+            redactor.register(*(i.value for i in doc.interpolated if _secret_path(i.path)))
         return docs
+
+    @staticmethod
+    def _warn_interpolated_in_clear(docs: list[Document], problems: Problems) -> None:
+        """Say which variables went into fields stored and shown in clear (not secret values)."""
+        from entrepot.manifest.loader import Interpolated
+
+        by_field: dict[tuple[int, tuple[str | int, ...]], list[Interpolated]] = {}
+        for number, doc in enumerate(docs):
+            for item in doc.interpolated:
+                if not _in_secret_section(item.path):
+                    by_field.setdefault((number, item.path), []).append(item)
+        for items in by_field.values():
+            names = list(dict.fromkeys(f"${{{item.variable}}}" for item in items))
+            problems.warn(
+                f"{' and '.join(names)} interpolated into a field stored in clear: its value "
+                "is kept as is and shown by 'get -d'",
+                items[0].location,
+                "only secret values (instance-secret data and files, a v1 depot's "
+                "connectionSecret) are encrypted; put credentials there",
+            )
 
     def plan(self, options: ApplyOptions) -> tuple[list[PlannedResource], list[Problem]]:
         """Load, validate and check every document; raise ManifestError listing all problems."""
@@ -211,6 +231,7 @@ class Service:
 
         docs = self.load(options)
         problems = Problems()
+        self._warn_interpolated_in_clear(docs, problems)
         used = set().union(*(doc.placeholders for doc in docs))
         for name in sorted(set(options.values) - used):
             problems.warn(
@@ -957,6 +978,17 @@ def _credential_failure(row: ResourceRow, acl: str, reason: str) -> CheckResult:
     return CheckResult(row.name, row.source_type or "?", acl, [step], 0.0)
 
 
+def _in_secret_section(path: tuple[str | int, ...]) -> bool:
+    """Is this field inside an instance secret's section or a v1 depot's inline credentials?
+    (Their values are encrypted; their acl and type only take a few fixed words.)"""
+    if path[:1] == ("instance-secret",):
+        return True
+    return len(path) > 2 and path[:2] in (
+        ("depot", "connectionSecret"),
+        ("depot", "connectionSecrets"),
+    )
+
+
 def _secret_path(path: tuple[str | int, ...]) -> bool:
     """Is this field inside a secret section (instance-secret data, v1 inline credentials)?"""
     from entrepot.secrets.redact import IDENTIFIER_KEYS
@@ -966,7 +998,7 @@ def _secret_path(path: tuple[str | int, ...]) -> bool:
         return False
     if path[:1] == ("instance-secret",):
         return True
-    return len(path) > 3 and path[:2] == ("depot", "connectionSecret") and path[3] in sections
+    return _in_secret_section(path) and len(path) > 3 and path[3] in sections
 
 
 def _binding(rtype: str, name: str, slot: str) -> str:

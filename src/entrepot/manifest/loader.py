@@ -35,6 +35,8 @@ _ENV = re.compile(
     r"\$(?:\$|\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}|([A-Za-z_][A-Za-z0-9_]*)"
     r"|(\{[^}]*\}?))"  # group 4: a malformed ${...}: unterminated or an invalid name
 )
+# Entrepôt's own settings (the store URL with its password, the master key): never interpolated.
+RESERVED_PREFIX = "ENTREPOT_"
 
 
 def max_manifest_bytes(where: Location | None = None) -> int:
@@ -53,6 +55,16 @@ def max_manifest_bytes(where: Location | None = None) -> int:
     return limit
 
 
+@dataclass(frozen=True)
+class Interpolated:
+    """One `$VAR` filled in: where, which variable, and its value (to redact if it is secret)."""
+
+    path: PathKey
+    variable: str
+    value: str
+    location: Location
+
+
 @dataclass
 class Document:
     """One YAML document: its data, where it came from, and the position of each field."""
@@ -62,8 +74,8 @@ class Document:
     index: int
     data: dict[str, Any]
     positions: dict[PathKey, tuple[int, int]] = field(default_factory=dict)
-    # Values that came from the environment, by field path (the service decides which are secret).
-    interpolated: list[tuple[PathKey, str]] = field(default_factory=list)
+    # Values that came from the environment, by field (the service decides which are secret).
+    interpolated: list[Interpolated] = field(default_factory=list)
     placeholders: set[str] = field(default_factory=set)  # --set names this document used
     # The text as written of each scalar YAML 1.1 turned into something else (`0123` -> 83,
     # `yes` -> True, `2024-01-01` -> a date): secret values are read from here, never converted.
@@ -222,7 +234,7 @@ def load_bytes(
             index,
             data,
             builder.positions,
-            builder.secrets,
+            builder.interpolated,
             builder.placeholders,
             builder.written,
         )
@@ -272,7 +284,7 @@ class _Builder:
         self.options = options
         self.problems = problems
         self.positions: dict[PathKey, tuple[int, int]] = {}
-        self.secrets: list[tuple[PathKey, str]] = []
+        self.interpolated: list[Interpolated] = []
         self.written: dict[PathKey, str] = {}
         self.placeholders: set[str] = set()
         self.visited = 0
@@ -447,6 +459,20 @@ class _Builder:
                 return text
             name = match.group(1) or match.group(3)
             default = match.group(2)
+            if name.upper().startswith(RESERVED_PREFIX):
+                self._fail(
+                    f"environment variable '{name}' cannot be interpolated: ENTREPOT_* variables "
+                    "configure entrepot itself and may hold credentials (the store URL, the "
+                    "master key)",
+                    node,
+                    path,
+                    hint=(
+                        f"write the value itself, or export a variable of your own; "
+                        f"$${{{name}}} keeps the text '${{{name}}}' as written, and "
+                        "--disable-interpolation turns interpolation off"
+                    ),
+                )
+                return text
             if name in self.env:
                 resolved = self.env[name]
             elif default is not None:
@@ -462,7 +488,7 @@ class _Builder:
                     ),
                 )
                 return text
-            self.secrets.append((path, resolved))
+            self.interpolated.append(Interpolated(path, name, resolved, self._loc(node, path)))
             return resolved
 
         return _ENV.sub(replace, value)
