@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import os
-import resource
 import subprocess
 from pathlib import Path
 
@@ -47,20 +46,15 @@ def refused(result: Result) -> None:
     assert stored_ids() == []
 
 
-def run_bounded(*args: str, cwd: Path | None = None) -> Result:
+def run_bounded(*args: str) -> Result:
     """The CLI in a process that cannot hang this test nor eat this machine's memory: a read of
-    /dev/zero or of a FIFO fails the test (timeout, memory limit) instead of stalling it."""
-
-    def limit_memory() -> None:
-        resource.setrlimit(resource.RLIMIT_AS, (2 << 30, 2 << 30))
-
+    /dev/zero or of a FIFO fails the test (timeout, a 2 GiB address-space limit set by the
+    shell's ulimit) instead of stalling it."""
     proc = subprocess.run(
-        [str(BIN / "entrepot"), *args],
+        ["sh", "-c", 'ulimit -v 2097152 && exec "$0" "$@"', str(BIN / "entrepot"), *args],
         capture_output=True,
         text=True,
         timeout=60,
-        preexec_fn=limit_memory,
-        cwd=cwd,
         env=dict(os.environ),
     )
     return Result(proc.returncode, proc.stdout, proc.stderr)
