@@ -169,6 +169,30 @@ def test_file_at_the_size_limit_is_accepted(home: Path, tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
 
 
+@pytest.mark.parametrize("value", ["abc", "-1", "0", "4MiB", "1.5", "9" * 5000])
+def test_a_manifest_size_limit_that_is_no_number_is_refused(
+    home: Path, tmp_path: Path, value: str
+) -> None:
+    path = write(tmp_path / "s.yaml", GOOD_SECRET)
+    result = run_cli("apply", "-f", str(path), env={"ENTREPOT_MAX_MANIFEST_BYTES": value})
+    assert (
+        f"{path}: error: ENTREPOT_MAX_MANIFEST_BYTES is '{value[:40]}', not a number of bytes "
+        "above 0" in result.stderr
+    )
+    assert "hint: set it to a whole number of bytes" in result.stderr
+    assert_refused(result)
+
+
+def test_the_manifest_size_limit_is_read_from_the_environment(home: Path, tmp_path: Path) -> None:
+    path = write(tmp_path / "s.yaml", GOOD_SECRET)
+    size = path.stat().st_size
+    small = run_cli("apply", "-f", str(path), env={"ENTREPOT_MAX_MANIFEST_BYTES": str(size - 1)})
+    assert f"error: file is larger than {size - 1} bytes" in small.stderr
+    assert_refused(small)
+    exact = run_cli("apply", "-f", str(path), env={"ENTREPOT_MAX_MANIFEST_BYTES": str(size)})
+    assert exact.exit_code == 0, exact.output
+
+
 # --- all or nothing -----------------------------------------------------------------------------
 
 GOOD_SECRET = """\

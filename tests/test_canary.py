@@ -87,8 +87,12 @@ depot:
     env["POSTGRES_PASSWORD"] = canary + "-v2"
     run("diff", "-f", str(secret), "-f", str(inline), expect=1)
     run("apply", "-f", str(secret), "-f", str(inline), "--show-diff")
-    run(
-        "apply", "-f", "-", stdin=secret.read_text().replace("cert.pem", str(tmp_path / "cert.pem"))
+    run(  # stdin's folder is the current one: the file is elsewhere, which takes the flag
+        "apply",
+        "--allow-files-outside",
+        "-f",
+        "-",
+        stdin=secret.read_text().replace("cert.pem", str(tmp_path / "cert.pem")),
     )
     for args in (
         ("get", "-a"),

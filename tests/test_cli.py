@@ -149,6 +149,41 @@ def test_template_lists_types_and_rejects_unknown(home: Path) -> None:
     assert unknown.exit_code == 3 and "unknown depot type 'postgress'" in unknown.stderr
 
 
+@pytest.mark.parametrize(
+    ("name", "rule"),
+    [
+        ("BAD NAME!", "a depot name uses only lowercase letters (a-z) and digits (0-9)"),
+        ("my-depot", "a depot name uses only lowercase letters (a-z) and digits (0-9)"),
+        ("1sales", "and starts with a letter"),
+        ("a" * 49, "at most 48 characters (49 given)"),
+        ("a" * 46, "its secret '" + "a" * 46 + "-rw' would be longer than 48 characters"),
+    ],
+)
+def test_template_refuses_a_name_its_manifest_could_not_use(
+    home: Path, name: str, rule: str
+) -> None:
+    result = run_cli("template", "depot", "postgresql", "-n", name)
+    assert result.exit_code == 3, result.output
+    assert f"-n/--name: error: invalid name '{name}': " in result.stderr
+    assert rule in result.stderr
+    assert "hint: for example -n " in result.stderr
+    assert result.stdout == ""  # no manifest that would not apply
+    assert "Traceback" not in result.output
+
+
+def test_template_takes_the_longest_name_that_applies(
+    home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    name = "a" * 45
+    result = run_cli("template", "depot", "postgresql", "-n", name)
+    assert result.exit_code == 0, result.stderr
+    for var in set(re.findall(r"\$\{([A-Z0-9_]+)\}", result.stdout)):
+        monkeypatch.setenv(var, "template-value")
+    applied = run_cli("apply", "--lint", "-f", str(write(tmp_path / "t.yml", result.stdout)))
+    assert applied.exit_code == 0, applied.stderr
+    assert f"applying {name}-rw:v1:instance-secret...valid" in applied.stdout
+
+
 def _commands(group: object, prefix: tuple[str, ...] = ()) -> list[tuple[str, ...]]:
     import click
 

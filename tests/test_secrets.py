@@ -6,13 +6,14 @@ import base64
 import json
 import os
 import sqlite3
+import subprocess
 from pathlib import Path
 
 import pytest
 
 from entrepot.errors import RefusedError, StoreError
 from entrepot.service import Service
-from tests.conftest import run_cli, write
+from tests.conftest import BIN, run_cli, run_process, write
 
 SECRET = """name: {name}
 version: v1
@@ -35,6 +36,11 @@ def apply_secret(tmp_path: Path, name: str = "postgres-r", password: str = "S3cr
     )
     result = run_cli("apply", "-f", str(path))
     assert result.exit_code == 0, result.stderr
+
+
+def secret_file(folder: Path, name: str, password: str) -> Path:
+    text = SECRET.format(name=name, password=password, acl="r", type="key-value")
+    return write(folder / f"{name}.yml", text)
 
 
 def db_bytes(home: Path) -> bytes:
@@ -196,3 +202,130 @@ def test_changed_value_updates_and_bumps_generation(home: Path, tmp_path: Path) 
     [record] = json.loads(run_cli("get", "-t", "instance-secret", "--output", "json").stdout)
     assert record["generation"] == 2
     assert Service().resolve_secret("postgres-r", "t").data["password"] == "Second-Value"
+
+
+# --- concurrency: rotations and applies at once ----------------------------------------------
+
+
+def test_concurrent_rotations_and_applies_keep_every_secret_readable(
+    home: Path, tmp_path: Path
+) -> None:
+    """Several `admin rotate-key` and `apply` processes started together: each rotation waits
+    for the one before it (a lock), applies never wrap a data key under a retired master key,
+    no process ends in an internal error, and every secret opens afterwards."""
+    for i in range(3):
+        apply_secret(tmp_path, name=f"old{i}-r", password=f"Old-Value-{i}")
+    new = [secret_file(tmp_path, f"new{i}-r", f"New-Value-{i}") for i in range(2)]
+    changed = secret_file(tmp_path / "changed", "old0-r", "Changed-Value-0")
+    commands = [["admin", "rotate-key"]] * 3 + [["apply", "-f", str(p)] for p in [*new, changed]]
+    procs = [
+        subprocess.Popen(
+            [str(BIN / "entrepot"), *args],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=dict(os.environ),
+        )
+        for args in commands
+    ]
+    results = []
+    for args, proc in zip(commands, procs, strict=True):
+        stdout, stderr = proc.communicate(timeout=120)
+        results.append((args, proc.returncode, stdout + stderr))
+    for args, code, output in results:
+        assert code == 0, (args, code, output)
+        assert "Traceback" not in output and "internal error" not in output
+    rotations = [output for args, _, output in results if args[0] == "admin"]
+    assert all("re-wrapped" in output for output in rotations)
+    assert not (home / "master.key.next").exists()
+    service = Service()
+    expected = {"old0-r": "Changed-Value-0", "old1-r": "Old-Value-1", "old2-r": "Old-Value-2"}
+    expected.update({f"new{i}-r": f"New-Value-{i}" for i in range(2)})
+    for name, password in expected.items():
+        assert service.resolve_secret(name, "test").data["password"] == password
+    current = service.keyring.current.id
+    with sqlite3.connect(home / "entrepot.db") as db:
+        wrapped_by = {row[0] for row in db.execute("SELECT master_key_id FROM data_key")}
+        rotated = db.execute("SELECT count(*) FROM audit_event WHERE action = 'rotate-key'")
+        assert rotated.fetchone()[0] == 3
+    assert wrapped_by == {current}
+
+
+def test_a_rotation_waits_for_a_running_one_then_gives_up(home: Path, tmp_path: Path) -> None:
+    """While another process holds the rotation lock, `rotate-key --wait 0.2` exits 5."""
+    import fcntl
+
+    apply_secret(tmp_path)
+    before = (home / "master.key").read_text()
+    with (home / "master.key.lock").open("a") as held:
+        fcntl.flock(held, fcntl.LOCK_EX)  # what a running rotation holds
+        result = run_process("admin", "rotate-key", "--wait", "0.2")
+    assert result.exit_code == 5, result.output
+    assert "error: another key rotation or apply is using the master key (waited 0.2 s)" in (
+        result.stderr
+    )
+    assert "--wait SECONDS" in result.stderr
+    assert (home / "master.key").read_text() == before
+    after = run_process("admin", "rotate-key", "--wait", "0.2")
+    assert after.exit_code == 0, after.output
+
+
+def test_concurrent_first_applies_agree_on_one_master_key(home: Path, tmp_path: Path) -> None:
+    """On a fresh home, applies started together create one master key, not one each."""
+    paths = [secret_file(tmp_path, f"s{i}-r", f"First-Value-{i}") for i in range(4)]
+    procs = [
+        subprocess.Popen(
+            [str(BIN / "entrepot"), "apply", "-f", str(path)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=dict(os.environ),
+        )
+        for path in paths
+    ]
+    for proc in procs:
+        _, stderr = proc.communicate(timeout=120)
+        assert proc.returncode == 0, stderr
+    service = Service()
+    for i in range(4):
+        assert service.resolve_secret(f"s{i}-r", "test").data["password"] == f"First-Value-{i}"
+
+
+# --- file modes ------------------------------------------------------------------------------
+
+
+def test_home_store_and_logs_are_private_whatever_the_umask(home: Path, tmp_path: Path) -> None:
+    previous = os.umask(0)  # the loosest umask: every mode below is set on purpose
+    try:
+        apply_secret(tmp_path)
+        # A reader holds the store open, as `get` does: SQLite creates -wal and -shm now.
+        with sqlite3.connect(home / "entrepot.db") as db:
+            db.execute("SELECT count(*) FROM resource").fetchone()
+            modes = {
+                path.name: path.stat().st_mode & 0o777
+                for path in [home, *home.iterdir(), *(home / "logs").iterdir()]
+            }
+    finally:
+        os.umask(previous)
+    assert modes == {
+        "home": 0o700,
+        "entrepot.db": 0o600,
+        "entrepot.db-wal": 0o600,
+        "entrepot.db-shm": 0o600,
+        "master.key": 0o600,
+        "master.key.lock": 0o600,
+        "logs": 0o700,
+        "entrepot.log": 0o600,
+    }
+
+
+def test_files_an_older_version_left_readable_are_tightened(home: Path, tmp_path: Path) -> None:
+    apply_secret(tmp_path)
+    for path in (home / "entrepot.db", home / "logs" / "entrepot.log"):
+        path.chmod(0o644)
+    from entrepot.logs import _configured
+
+    _configured.clear()  # a new process opens the log again
+    apply_secret(tmp_path, name="other-r")
+    assert (home / "entrepot.db").stat().st_mode & 0o777 == 0o600
+    assert (home / "logs" / "entrepot.log").stat().st_mode & 0o777 == 0o600

@@ -29,6 +29,30 @@ class Settings:
         return self.home / "logs"
 
 
+def ensure_private_dir(path: Path) -> None:
+    """Create a folder only its owner may enter (0700, whatever the umask), parents as usual.
+    An existing folder is left as it is: it may be one the user chose and shares on purpose."""
+    if path.is_dir():
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        path.mkdir(mode=0o700)
+    except FileExistsError:
+        return  # another process created it first
+    path.chmod(0o700)  # mkdir's mode is masked by the umask: say it exactly
+
+
+def create_private_file(path: Path) -> None:
+    """Create `path` readable and writable by its owner only (0600) if it does not exist yet,
+    and take group and other access away from an existing one (made by an older version)."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o600)
+    try:
+        if os.fstat(fd).st_mode & 0o077:
+            os.fchmod(fd, 0o600)
+    finally:
+        os.close(fd)
+
+
 def load_settings(home_dir: Path | None = None) -> Settings:
     """The settings from the environment; `home_dir` (the SDK's `home=`) wins over it."""
     given = home_dir or os.environ.get("ENTREPOT_HOME") or "~/.entrepot"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 
-from entrepot.config import Settings
+from entrepot.config import Settings, create_private_file, ensure_private_dir
 from entrepot.secrets.redact import redactor
 
 _configured: set[str] = set()
@@ -26,7 +26,9 @@ def get_logger(settings: Settings) -> logging.Logger:
     logger = logging.getLogger("entrepot")
     path = settings.log_dir / "entrepot.log"
     if str(path) not in _configured:
-        settings.log_dir.mkdir(parents=True, exist_ok=True)
+        ensure_private_dir(settings.home)
+        ensure_private_dir(settings.log_dir)
+        create_private_file(path)  # before the handler opens it with the umask's mode
         handler = logging.FileHandler(path, encoding="utf-8")
         handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
         handler.addFilter(RedactingFilter())

@@ -8,14 +8,16 @@ methods that need them, so `get` stays fast.
 
 from __future__ import annotations
 
+import contextlib
 import difflib
 import hashlib
 import json
 import os
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from entrepot.config import Settings, load_settings
+from entrepot.config import Settings, ensure_private_dir, load_settings
 from entrepot.errors import (
     ConflictError,
     Location,
@@ -32,12 +34,14 @@ if TYPE_CHECKING:
     from entrepot.manifest.loader import Document
     from entrepot.resources.compile import PlannedResource
     from entrepot.scanner.runner import RunRecord
-    from entrepot.secrets.crypto import Keyring
+    from entrepot.secrets.crypto import Keyring, MasterKey
     from entrepot.store import reader as reader_module
     from entrepot.store.reader import ResourceRow
     from entrepot.store.store import Store, WriteItem
 
 MAX_APPLY_ATTEMPTS = 8
+# How long a key rotation or an apply waits for a rotation running in another process.
+KEY_LOCK_WAIT = 60.0
 
 
 @dataclass
@@ -48,6 +52,7 @@ class ApplyOptions:
     dry_run: bool = False
     interpolate: bool = True
     values: dict[str, str] = field(default_factory=dict)
+    allow_files_outside: bool = False  # `files:` may name files outside the manifest's folder
     workspace: str = "public"
     want_diff: bool = False  # compute each change's diff (diff, --show-diff): costs a YAML dump
     verify: bool = True  # check the connection of each depot created or changed
@@ -120,8 +125,31 @@ class Service:
         if self._keyring is None:
             from entrepot.secrets.crypto import Keyring
 
+            if not os.environ.get("ENTREPOT_MASTER_KEY"):
+                ensure_private_dir(self.settings.home)
             self._keyring = Keyring.load(self.settings.home)
         return self._keyring
+
+    @contextlib.contextmanager
+    def _master_key_lock(self, *, exclusive: bool, wait: float = KEY_LOCK_WAIT) -> Iterator[None]:
+        """Hold the master key file still: exclusively to rotate it, shared to wrap new data
+        keys under it. The keyring is (re)loaded under the lock, so an apply never wraps a data
+        key under a master key that a rotation has just retired.
+
+        A key given in ENTREPOT_MASTER_KEY is the operator's to switch: no file, no lock.
+        """
+        from entrepot.secrets import crypto
+
+        if os.environ.get("ENTREPOT_MASTER_KEY"):
+            yield
+            return
+        ensure_private_dir(self.settings.home)
+        with crypto.master_key_lock(self.settings.home, exclusive=exclusive, wait=wait):
+            self._keyring = None
+            try:
+                yield
+            finally:
+                self._keyring = None  # later readers reload: the key may change after this
 
     def close(self) -> None:
         if self._store is not None:
@@ -174,8 +202,28 @@ class Service:
             )
         for doc in docs:
             # Values interpolated into a secret section are secrets: scrub them from output.
-            redactor.register(*(value for path, value in doc.interpolated if _secret_path(path)))
+            redactor.register(*(i.value for i in doc.interpolated if _secret_path(i.path)))
         return docs
+
+    @staticmethod
+    def _warn_interpolated_in_clear(docs: list[Document], problems: Problems) -> None:
+        """Say which variables went into fields stored and shown in clear (not secret values)."""
+        from entrepot.manifest.loader import Interpolated
+
+        by_field: dict[tuple[int, tuple[str | int, ...]], list[Interpolated]] = {}
+        for number, doc in enumerate(docs):
+            for item in doc.interpolated:
+                if not _in_secret_section(item.path):
+                    by_field.setdefault((number, item.path), []).append(item)
+        for items in by_field.values():
+            names = list(dict.fromkeys(f"${{{item.variable}}}" for item in items))
+            problems.warn(
+                f"{' and '.join(names)} interpolated into a field stored in clear: its value "
+                "is kept as is and shown by 'get -d'",
+                items[0].location,
+                "only secret values (instance-secret data and files, a v1 depot's "
+                "connectionSecret) are encrypted; put credentials there",
+            )
 
     def plan(self, options: ApplyOptions) -> tuple[list[PlannedResource], list[Problem]]:
         """Load, validate and check every document; raise ManifestError listing all problems."""
@@ -183,6 +231,7 @@ class Service:
 
         docs = self.load(options)
         problems = Problems()
+        self._warn_interpolated_in_clear(docs, problems)
         used = set().union(*(doc.placeholders for doc in docs))
         for name in sorted(set(options.values) - used):
             problems.warn(
@@ -191,7 +240,9 @@ class Service:
             )
         planned: list[PlannedResource] = []
         for doc in docs:
-            result = compile_document(doc, problems, options.workspace)
+            result = compile_document(
+                doc, problems, options.workspace, allow_files_outside=options.allow_files_outside
+            )
             if result is None:
                 continue
             for payload in result.secrets:
@@ -299,16 +350,19 @@ class Service:
         if options.lint:
             outcomes = [Outcome(p.id, "valid", p.workspace) for p in planned]
             return ApplyResult(outcomes, warnings)
+        # A dry run on a fresh home creates nothing, not even the lock file.
+        lock = not options.dry_run or self.settings.home.exists()
         for _attempt in range(MAX_APPLY_ATTEMPTS):
-            items, outcomes, audit = self._write_items(planned, options, warnings)
-            if options.dry_run:
-                return ApplyResult(outcomes, warnings)
-            todo = [item for item in items if item.action != "unchanged"]
-            try:
-                if todo:
-                    self.store.write(todo, self.keyring, self.user, audit)
-            except ConflictError:
-                continue  # someone else wrote in between: re-read and re-plan
+            with self._master_key_lock(exclusive=False) if lock else contextlib.nullcontext():
+                items, outcomes, audit = self._write_items(planned, options, warnings)
+                if options.dry_run:
+                    return ApplyResult(outcomes, warnings)
+                todo = [item for item in items if item.action != "unchanged"]
+                try:
+                    if todo:
+                        self.store.write(todo, self.keyring, self.user, audit)
+                except ConflictError:
+                    continue  # someone else wrote in between: re-read and re-plan
             self._log_outcomes(outcomes)
             result = ApplyResult(outcomes, warnings)
             if options.verify:
@@ -823,6 +877,8 @@ class Service:
         material = reader.secret_material(store, resource_id, slot)
         if material is None:
             raise StoreError(f"no secret material for '{binding}'")
+        if material["master_key_id"] not in self.keyring.keys:
+            self._keyring = None  # a rotation finished since the keyring was loaded: reload
         # The data key is bound to the binding it was created for: a row moved elsewhere fails.
         dek = crypto.unwrap_key(
             self.keyring.get(material["master_key_id"]), bytes(material["wrapped"]), binding
@@ -849,28 +905,39 @@ class Service:
         )
         return data, files, secret_type
 
-    def rotate_master_key(self) -> tuple[int, str]:
-        """Re-wrap every data key under a new master key. Returns (count, new key id)."""
-        import os
+    def rotate_master_key(self, wait: float = KEY_LOCK_WAIT) -> tuple[int, str]:
+        """Re-wrap every data key under a new master key. Returns (count, new key id).
 
+        With the key in `master.key`, one rotation runs at a time (a lock file); another waits
+        up to `wait` seconds for it, then is refused (RefusedError, exit 5).
+        """
         from entrepot.errors import StoreError
         from entrepot.secrets import crypto
+
+        if not os.environ.get("ENTREPOT_MASTER_KEY"):
+            with self._master_key_lock(exclusive=True, wait=wait):
+                # Under the lock: the keyring and any `master.key.next` are the current ones.
+                new_key = crypto.begin_rotation(self.settings.home)
+                count = self._rewrap(new_key)
+                crypto.finish_rotation(self.settings.home)
+            return count, new_key.id
+        raw = os.environ.get("ENTREPOT_NEW_MASTER_KEY")
+        if not raw:
+            raise StoreError(
+                "the master key comes from ENTREPOT_MASTER_KEY, so the new one must too",
+                hint="set ENTREPOT_NEW_MASTER_KEY to a new key, rotate, then make it "
+                "ENTREPOT_MASTER_KEY",
+            )
+        new_key = crypto.MasterKey.parse(raw, "ENTREPOT_NEW_MASTER_KEY")
+        count = self._rewrap(new_key)
+        self._keyring = None
+        return count, new_key.id
+
+    def _rewrap(self, new_key: MasterKey) -> int:
         from entrepot.store import now
 
         keyring = self.keyring
-        from_env = bool(os.environ.get("ENTREPOT_MASTER_KEY"))
-        if from_env:
-            raw = os.environ.get("ENTREPOT_NEW_MASTER_KEY")
-            if not raw:
-                raise StoreError(
-                    "the master key comes from ENTREPOT_MASTER_KEY, so the new one must too",
-                    hint="set ENTREPOT_NEW_MASTER_KEY to a new key, rotate, then make it "
-                    "ENTREPOT_MASTER_KEY",
-                )
-            new_key = crypto.MasterKey.parse(raw, "ENTREPOT_NEW_MASTER_KEY")
-        else:
-            new_key = crypto.begin_rotation(self.settings.home)
-            keyring.keys[new_key.id] = new_key
+        keyring.keys[new_key.id] = new_key
         audit = {
             "at": now(),
             "actor": self.user,
@@ -879,11 +946,7 @@ class Service:
             "resource_name": None,
             "purpose": f"master key {keyring.current.id} -> {new_key.id}",
         }
-        count = self.store.rotate(keyring, new_key, audit)
-        if not from_env:
-            crypto.finish_rotation(self.settings.home)
-        self._keyring = None
-        return count, new_key.id
+        return self.store.rotate(keyring, new_key, audit)
 
     def audit_events(self, limit: int = 100) -> list[dict[str, Any]]:
         return self.store.audit_events(limit)
@@ -915,6 +978,17 @@ def _credential_failure(row: ResourceRow, acl: str, reason: str) -> CheckResult:
     return CheckResult(row.name, row.source_type or "?", acl, [step], 0.0)
 
 
+def _in_secret_section(path: tuple[str | int, ...]) -> bool:
+    """Is this field inside an instance secret's section or a v1 depot's inline credentials?
+    (Their values are encrypted; their acl and type only take a few fixed words.)"""
+    if path[:1] == ("instance-secret",):
+        return True
+    return len(path) > 2 and path[:2] in (
+        ("depot", "connectionSecret"),
+        ("depot", "connectionSecrets"),
+    )
+
+
 def _secret_path(path: tuple[str | int, ...]) -> bool:
     """Is this field inside a secret section (instance-secret data, v1 inline credentials)?"""
     from entrepot.secrets.redact import IDENTIFIER_KEYS
@@ -924,7 +998,7 @@ def _secret_path(path: tuple[str | int, ...]) -> bool:
         return False
     if path[:1] == ("instance-secret",):
         return True
-    return len(path) > 3 and path[:2] == ("depot", "connectionSecret") and path[3] in sections
+    return _in_secret_section(path) and len(path) > 3 and path[3] in sections
 
 
 def _binding(rtype: str, name: str, slot: str) -> str:

@@ -90,6 +90,12 @@ def manifest_options(func: Any) -> Any:
                 help="Do not interpolate $ENV|${ENV} (for values containing '$').",
             ),
             click.option(
+                "--allow-files-outside",
+                is_flag=True,
+                help="Let instance secrets' `files:` read files outside the manifest's folder "
+                "(absolute paths, ~, ../, symlinks leading out).",
+            ),
+            click.option(
                 "--set",
                 "set_values",
                 multiple=True,
@@ -193,6 +199,7 @@ def apply(
       entrepot apply -f depot.yaml --lint
       entrepot apply -f azure.yaml --set owner=alice --dry-run
       cat depot.yaml | entrepot apply -f -
+      entrepot apply -f secret.yaml --allow-files-outside   # files: /etc/ssl/ca.pem
     Prints `applying NAME:VERSION:TYPE...created|updated|unchanged` per resource, then
     verifies the connection of each depot created or changed (`--no-verify` to skip), and
     runs each workflow created or changed (`-r` runs unchanged ones too).
@@ -729,7 +736,15 @@ def admin() -> None:
 
 
 @admin.command("rotate-key", context_settings=CONTEXT)
-def rotate_key() -> None:
+@click.option(
+    "--wait",
+    type=click.FloatRange(0, 3600),
+    default=60.0,
+    show_default=True,
+    metavar="SECONDS",
+    help="How long to wait for a rotation (or an apply) running in another process; then exit 5.",
+)
+def rotate_key(wait: float) -> None:
     """Re-wrap every data key under a new master key (values are not re-encrypted).
 
     \b
@@ -737,8 +752,9 @@ def rotate_key() -> None:
       entrepot admin rotate-key       # key in $ENTREPOT_HOME/master.key: replaced
       ENTREPOT_NEW_MASTER_KEY=... entrepot admin rotate-key   # key from ENTREPOT_MASTER_KEY
     With ENTREPOT_MASTER_KEY, set ENTREPOT_MASTER_KEY to the new key afterwards.
+    One rotation runs at a time: another one waits for it (--wait), then rotates again.
     """
-    count, key_id = _service().rotate_master_key()
+    count, key_id = _service().rotate_master_key(wait=wait)
     echo(f"re-wrapped {count} data keys under master key {key_id}")
 
 

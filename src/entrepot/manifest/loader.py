@@ -25,7 +25,7 @@ except ImportError:  # pragma: no cover - PyYAML without libyaml
 
 PathKey = tuple[str | int, ...]
 
-MAX_MANIFEST_BYTES = int(os.environ.get("ENTREPOT_MAX_MANIFEST_BYTES", 4 * 1024 * 1024))
+MAX_MANIFEST_BYTES = 4 * 1024 * 1024  # the default; ENTREPOT_MAX_MANIFEST_BYTES overrides it
 MAX_NODES_PER_DOCUMENT = 100_000  # counted with aliases expanded: stops "billion laughs"
 MAX_DEPTH = 64
 MANIFEST_SUFFIXES = (".yaml", ".yml")
@@ -35,6 +35,34 @@ _ENV = re.compile(
     r"\$(?:\$|\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}|([A-Za-z_][A-Za-z0-9_]*)"
     r"|(\{[^}]*\}?))"  # group 4: a malformed ${...}: unterminated or an invalid name
 )
+# Entrepôt's own settings (the store URL with its password, the master key): never interpolated.
+RESERVED_PREFIX = "ENTREPOT_"
+
+
+def max_manifest_bytes(where: Location | None = None) -> int:
+    """The size limit of one manifest, read when used: a bad value is a user's error, not ours."""
+    raw = os.environ.get("ENTREPOT_MAX_MANIFEST_BYTES", "").strip()
+    if not raw:
+        return MAX_MANIFEST_BYTES
+    limit = int(raw) if raw.isascii() and raw.isdigit() and len(raw) < 19 else 0
+    if limit <= 0:
+        raise ManifestError(
+            f"ENTREPOT_MAX_MANIFEST_BYTES is '{raw[:40]}', not a number of bytes above 0",
+            location=where,
+            hint=f"set it to a whole number of bytes (e.g. {2 * MAX_MANIFEST_BYTES}), or unset "
+            f"it for the default of {MAX_MANIFEST_BYTES} (4 MiB)",
+        )
+    return limit
+
+
+@dataclass(frozen=True)
+class Interpolated:
+    """One `$VAR` filled in: where, which variable, and its value (to redact if it is secret)."""
+
+    path: PathKey
+    variable: str
+    value: str
+    location: Location
 
 
 @dataclass
@@ -46,9 +74,12 @@ class Document:
     index: int
     data: dict[str, Any]
     positions: dict[PathKey, tuple[int, int]] = field(default_factory=dict)
-    # Values that came from the environment, by field path (the service decides which are secret).
-    interpolated: list[tuple[PathKey, str]] = field(default_factory=list)
+    # Values that came from the environment, by field (the service decides which are secret).
+    interpolated: list[Interpolated] = field(default_factory=list)
     placeholders: set[str] = field(default_factory=set)  # --set names this document used
+    # The text as written of each scalar YAML 1.1 turned into something else (`0123` -> 83,
+    # `yes` -> True, `2024-01-01` -> a date): secret values are read from here, never converted.
+    written: dict[PathKey, str] = field(default_factory=dict)
 
     def locate(self, path: PathKey = ()) -> Location:
         """The location of a field, or of its nearest ancestor that has one."""
@@ -83,14 +114,15 @@ class Source:
     path: Path | None  # None for stdin
 
     def read(self) -> bytes:
+        limit = max_manifest_bytes(Location(self.display))
         if self.path is None:
-            data = sys.stdin.buffer.read(MAX_MANIFEST_BYTES + 1)
+            data = sys.stdin.buffer.read(limit + 1)
         else:
             with self.path.open("rb") as fh:
-                data = fh.read(MAX_MANIFEST_BYTES + 1)
-        if len(data) > MAX_MANIFEST_BYTES:
+                data = fh.read(limit + 1)
+        if len(data) > limit:
             raise ManifestError(
-                f"file is larger than {MAX_MANIFEST_BYTES} bytes",
+                f"file is larger than {limit} bytes",
                 location=Location(self.display),
                 hint="split it into several files, or raise ENTREPOT_MAX_MANIFEST_BYTES",
             )
@@ -197,7 +229,14 @@ def load_bytes(
             )
             continue
         doc = Document(
-            display, base_dir, index, data, builder.positions, builder.secrets, builder.placeholders
+            display,
+            base_dir,
+            index,
+            data,
+            builder.positions,
+            builder.interpolated,
+            builder.placeholders,
+            builder.written,
         )
         doc.positions.setdefault((), start)
         documents.append(doc)
@@ -245,7 +284,8 @@ class _Builder:
         self.options = options
         self.problems = problems
         self.positions: dict[PathKey, tuple[int, int]] = {}
-        self.secrets: list[tuple[PathKey, str]] = []
+        self.interpolated: list[Interpolated] = []
+        self.written: dict[PathKey, str] = {}
         self.placeholders: set[str] = set()
         self.visited = 0
         self.failed = False
@@ -375,6 +415,8 @@ class _Builder:
 
     def _construct(self, node: yaml.ScalarNode, path: PathKey) -> Any:
         """Construct one scalar by its tag, without the loader's per-node object cache."""
+        if node.tag != "tag:yaml.org,2002:str":
+            self.written[path] = str(node.value)
         constructor = self._scalars.yaml_constructors.get(node.tag)
         if constructor is None:
             self._fail(
@@ -388,6 +430,17 @@ class _Builder:
             return constructor(self._scalars, node)
         except yaml.YAMLError as exc:
             self._fail(f"invalid value: {getattr(exc, 'problem', exc)}", node, path)
+            return None
+        except ValueError:
+            # Python refuses to convert integers of more than sys.get_int_max_str_digits()
+            # digits (a denial-of-service guard); PyYAML lets that ValueError through.
+            digits = sum(ch.isdigit() for ch in str(node.value))
+            self._fail(
+                f"a number of {digits} digits is too long (at most {sys.get_int_max_str_digits()})",
+                node,
+                path,
+                hint="put the value in quotes if it is text",
+            )
             return None
 
     def _interpolate(self, value: str, node: yaml.Node, path: PathKey) -> str:
@@ -406,6 +459,20 @@ class _Builder:
                 return text
             name = match.group(1) or match.group(3)
             default = match.group(2)
+            if name.upper().startswith(RESERVED_PREFIX):
+                self._fail(
+                    f"environment variable '{name}' cannot be interpolated: ENTREPOT_* variables "
+                    "configure entrepot itself and may hold credentials (the store URL, the "
+                    "master key)",
+                    node,
+                    path,
+                    hint=(
+                        f"write the value itself, or export a variable of your own; "
+                        f"$${{{name}}} keeps the text '${{{name}}}' as written, and "
+                        "--disable-interpolation turns interpolation off"
+                    ),
+                )
+                return text
             if name in self.env:
                 resolved = self.env[name]
             elif default is not None:
@@ -421,7 +488,7 @@ class _Builder:
                     ),
                 )
                 return text
-            self.secrets.append((path, resolved))
+            self.interpolated.append(Interpolated(path, name, resolved, self._loc(node, path)))
             return resolved
 
         return _ENV.sub(replace, value)

@@ -5,13 +5,16 @@ secret values to encrypt (split out here and nowhere else), and the references b
 from __future__ import annotations
 
 import copy
+import errno
+import os
+import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel
 
-from entrepot.errors import Problems
+from entrepot.errors import Location, Problems
 from entrepot.manifest.loader import Document, PathKey
 from entrepot.manifest.validate import validate
 from entrepot.resources.base import ResourceMeta, name_problem, suggest_name
@@ -28,6 +31,8 @@ from entrepot.resources.workflow import STACK_SPECS, WorkflowV1
 
 MAX_SECRET_FILE_BYTES = 1024 * 1024
 REDACTED = "<hidden>"
+SECRET_SECTIONS = ("data", "values", "files")  # `values`: the v1 Elasticsearch form of `data`
+ALLOW_OUTSIDE_FLAG = "--allow-files-outside"
 
 KINDS: dict[tuple[str, str], type[ResourceMeta]] = {
     ("instance-secret", "v1"): InstanceSecretV1,
@@ -90,11 +95,17 @@ class PlannedResource:
         return (self.type, self.workspace, self.name)
 
 
-def compile_document(doc: Document, problems: Problems, workspace: str) -> PlannedResource | None:
-    """Validate one document into a planned resource, or record its problems and return None."""
+def compile_document(
+    doc: Document, problems: Problems, workspace: str, *, allow_files_outside: bool = False
+) -> PlannedResource | None:
+    """Validate one document into a planned resource, or record its problems and return None.
+
+    `allow_files_outside`: `files:` may name files outside the manifest's folder.
+    """
     kind = _kind(doc, problems)
     if kind is None:
         return None
+    _secret_values_as_written(doc)
     model = validate(doc, kind, problems)
     if model is None:
         return None
@@ -104,12 +115,39 @@ def compile_document(doc: Document, problems: Problems, workspace: str) -> Plann
         )
         return None
     if isinstance(model, InstanceSecretV1):
-        return _instance_secret(doc, model, problems)
+        return _instance_secret(doc, model, problems, allow_files_outside)
     if isinstance(model, DepotV1 | DepotV2Alpha):
-        return _depot(doc, model, problems)
+        return _depot(doc, model, problems, allow_files_outside)
     if isinstance(model, WorkflowV1):
         return _workflow(doc, model, problems, workspace)
     raise AssertionError(f"no compiler for {type(model).__name__}")  # pragma: no cover
+
+
+def _secret_sections(data: dict[str, Any]) -> list[tuple[PathKey, dict[str, Any]]]:
+    """The mappings holding secret values (and secret file paths), wherever a kind has them."""
+    found: list[tuple[PathKey, dict[str, Any]]] = []
+    body = data.get("instance-secret")
+    if isinstance(body, dict):
+        found.extend((("instance-secret", s), body[s]) for s in SECRET_SECTIONS if s in body)
+    depot = data.get("depot")
+    for key in ("connectionSecret", "connectionSecrets"):
+        entries = depot.get(key) if isinstance(depot, dict) else None
+        for i, entry in enumerate(entries if isinstance(entries, list) else []):
+            if isinstance(entry, dict):
+                found.extend(
+                    (("depot", key, i, s), entry[s]) for s in SECRET_SECTIONS if s in entry
+                )
+    return [(path, section) for path, section in found if isinstance(section, dict)]
+
+
+def _secret_values_as_written(doc: Document) -> None:
+    """A secret value is the text the user wrote: YAML 1.1 would store `password: 0123` as 83,
+    `0x1F` as 31, `1_000` as 1000, `yes` as true and `2024-01-01` as a date."""
+    for path, section in _secret_sections(doc.data):
+        for key, value in section.items():
+            written = doc.written.get((*path, key))
+            if written is not None and value is not None and not isinstance(value, str):
+                section[key] = written
 
 
 def _kind(doc: Document, problems: Problems) -> type[ResourceMeta] | None:
@@ -185,31 +223,84 @@ def _read_payload(
     payload: SecretPayloadMixin,
     path: PathKey,
     problems: Problems,
+    allow_outside: bool,
     extra_data: dict[str, str] | None = None,
 ) -> tuple[dict[str, str], dict[str, bytes]]:
     data = dict(payload.data or {})
     data.update(extra_data or {})
     files: dict[str, bytes] = {}
     for key, rel in (payload.files or {}).items():
-        file_path = Path(rel).expanduser()
-        if not file_path.is_absolute():
-            file_path = doc.base_dir / file_path
         where = doc.locate((*path, "files", key))
-        try:
-            size = file_path.stat().st_size
-            if size > MAX_SECRET_FILE_BYTES:
-                problems.error(f"file '{rel}' is larger than {MAX_SECRET_FILE_BYTES} bytes", where)
-                continue
-            files[key] = file_path.read_bytes()
-        except FileNotFoundError:
-            problems.error(
-                f"file '{rel}' not found (looked for {file_path})",
-                where,
-                "paths in 'files' are relative to the manifest's folder",
-            )
-        except OSError as exc:
-            problems.error(f"cannot read file '{rel}': {exc.strerror}", where)
+        content = _read_secret_file(doc.base_dir, rel, allow_outside, problems, where)
+        if content is not None:
+            files[key] = content
     return data, files
+
+
+_NOT_REGULAR = (
+    (stat.S_ISDIR, "a folder"),
+    (stat.S_ISFIFO, "a named pipe (FIFO)"),
+    (stat.S_ISCHR, "a character device"),
+    (stat.S_ISBLK, "a block device"),
+    (stat.S_ISSOCK, "a socket"),
+)
+_REGULAR_HINT = "'files' takes regular files (a certificate, a key file), read at apply time"
+
+
+def _read_secret_file(
+    base_dir: Path, rel: str, allow_outside: bool, problems: Problems, where: Location
+) -> bytes | None:
+    """A `files:` entry's content: a regular file inside the manifest's folder (unless allowed
+    elsewhere), of at most MAX_SECRET_FILE_BYTES, read without ever blocking or reading more."""
+    given = Path(rel).expanduser()
+    file_path = given if given.is_absolute() else base_dir / given
+    # Judge where the path really leads (`..`, symlinks), then open exactly that: a manifest
+    # from someone else must not pull ~/.ssh/id_rsa into a secret a depot sends to a server.
+    real = Path(os.path.realpath(file_path))
+    folder = Path(os.path.realpath(base_dir))
+    if not allow_outside and not real.is_relative_to(folder):
+        leads = f", it leads to {real}" if real != file_path else ""
+        problems.error(
+            f"file '{rel}' is outside the manifest's folder {folder}{leads}",
+            where,
+            "keep secret files in the manifest's folder or below it, or pass "
+            f"{ALLOW_OUTSIDE_FLAG} to apply/diff to read files from elsewhere",
+        )
+        return None
+    try:
+        # O_NONBLOCK: opening a FIFO without a writer would otherwise wait forever.
+        fd = os.open(real, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | os.O_NOFOLLOW)
+    except FileNotFoundError:
+        problems.error(
+            f"file '{rel}' not found (looked for {file_path})",
+            where,
+            "paths in 'files' are relative to the manifest's folder",
+        )
+        return None
+    except OSError as exc:
+        if exc.errno == errno.ENXIO:  # a socket cannot be opened at all
+            problems.error(f"file '{rel}' is a socket, not a regular file", where, _REGULAR_HINT)
+        else:
+            problems.error(f"cannot read file '{rel}': {exc.strerror}", where)
+        return None
+    mode = os.fstat(fd).st_mode
+    if not stat.S_ISREG(mode):
+        os.close(fd)
+        kind = next((name for test, name in _NOT_REGULAR if test(mode)), "a special file")
+        problems.error(f"file '{rel}' is {kind}, not a regular file", where, _REGULAR_HINT)
+        return None
+    with os.fdopen(fd, "rb") as fh:
+        # The size stat reports can lie (/proc files say 0) or change: read one byte past the
+        # limit instead of trusting it.
+        content = fh.read(MAX_SECRET_FILE_BYTES + 1)
+    if len(content) > MAX_SECRET_FILE_BYTES:
+        problems.error(
+            f"file '{rel}' is larger than {MAX_SECRET_FILE_BYTES} bytes",
+            where,
+            "'files' takes certificates and key files; a larger file is not a credential",
+        )
+        return None
+    return content
 
 
 def _sanitised_payload(raw: Any) -> Any:
@@ -224,11 +315,11 @@ def _sanitised_payload(raw: Any) -> Any:
 
 
 def _instance_secret(
-    doc: Document, model: InstanceSecretV1, problems: Problems
+    doc: Document, model: InstanceSecretV1, problems: Problems, allow_files_outside: bool
 ) -> PlannedResource | None:
     spec = model.instance_secret
     before = len(problems.errors)
-    data, files = _read_payload(doc, spec, ("instance-secret",), problems)
+    data, files = _read_payload(doc, spec, ("instance-secret",), problems, allow_files_outside)
     if len(problems.errors) > before:
         return None
     manifest = copy.deepcopy(doc.data)
@@ -241,7 +332,7 @@ def _instance_secret(
 
 
 def _depot(
-    doc: Document, model: DepotV1 | DepotV2Alpha, problems: Problems
+    doc: Document, model: DepotV1 | DepotV2Alpha, problems: Problems, allow_files_outside: bool
 ) -> PlannedResource | None:
     spec = model.depot
     declared = lookup_type(spec.type)
@@ -298,7 +389,7 @@ def _depot(
     payloads: list[SecretPayload] = []
     if isinstance(model, DepotV1):
         for i, inline in enumerate(model.depot.connectionSecret):
-            payload = _inline_secret(doc, inline, i, problems)
+            payload = _inline_secret(doc, inline, i, problems, allow_files_outside)
             if payload is None:
                 return None
             payloads.append(payload)
@@ -338,11 +429,15 @@ def _validate_block(
 
 
 def _inline_secret(
-    doc: Document, inline: InlineConnectionSecret, index: int, problems: Problems
+    doc: Document,
+    inline: InlineConnectionSecret,
+    index: int,
+    problems: Problems,
+    allow_files_outside: bool,
 ) -> SecretPayload | None:
     path: PathKey = ("depot", "connectionSecret", index)
     before = len(problems.errors)
-    data, files = _read_payload(doc, inline, path, problems, inline.values)
+    data, files = _read_payload(doc, inline, path, problems, allow_files_outside, inline.values)
     if len(problems.errors) > before:
         return None
     if not data and not files:

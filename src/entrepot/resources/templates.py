@@ -7,7 +7,8 @@ from typing import Any
 
 import yaml
 
-from entrepot.errors import EntrepotError
+from entrepot.errors import EntrepotError, Location
+from entrepot.resources.base import NAME_MAX, name_problem, suggest_name
 from entrepot.resources.depot_types import DEPOT_TYPES, DepotType, lookup_type
 
 
@@ -73,6 +74,23 @@ def _secret(name: str, acl: str, depot_type: DepotType) -> str:
     return "\n".join(body)
 
 
+def _check_name(depot: str) -> None:
+    """The template must validate: the depot's name, and its secrets' `<name>-r`/`<name>-rw`."""
+    problem = name_problem(depot, "depot") or name_problem(f"{depot}-rw", "instance-secret")
+    if problem is not None:
+        if len(depot) <= NAME_MAX and len(f"{depot}-rw") > NAME_MAX:
+            problem = (
+                f"invalid name '{depot}': its secret '{depot}-rw' would be longer than "
+                f"{NAME_MAX} characters; a depot name for a template has at most "
+                f"{NAME_MAX - 3}"
+            )
+        raise EntrepotError(
+            problem,
+            location=Location("-n/--name"),
+            hint=f"for example -n {suggest_name(depot, 'depot')[: NAME_MAX - 3]}",
+        )
+
+
 def depot_template(source_type: str, name: str | None = None) -> str:
     depot_type = lookup_type(source_type)
     if depot_type is None:
@@ -81,6 +99,7 @@ def depot_template(source_type: str, name: str | None = None) -> str:
             hint=f"types: {', '.join(DEPOT_TYPES)}",
         )
     depot = name or f"my{depot_type.name}"
+    _check_name(depot)
     block_key = depot_type.block_keys[0]
     if depot_type.name == "postgresql":
         block_key = "jdbc"  # as the tutorial writes it

@@ -8,11 +8,14 @@ DEKs and never touches the values. Associated data ties each ciphertext to where
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 import hmac
 import json
 import os
 import secrets as _random
+import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -20,12 +23,13 @@ from typing import Any
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-from entrepot.errors import StoreError
+from entrepot.errors import RefusedError, StoreError
 
 KEY_BYTES = 32
 NONCE_BYTES = 12
 MASTER_KEY_FILE = "master.key"
 NEXT_MASTER_KEY_FILE = "master.key.next"  # written first during a rotation
+LOCK_FILE = "master.key.lock"  # rotations hold it exclusively, applies shared
 
 
 @dataclass(frozen=True)
@@ -59,15 +63,73 @@ class MasterKey:
         return cls(key)
 
 
-def _write_private(path: Path, text: str) -> None:
-    """Create a file readable by its owner only, atomically."""
-    tmp = path.with_suffix(path.suffix + ".tmp")
+def _write_private(path: Path, text: str, *, replace: bool = True) -> bool:
+    """Create a file readable by its owner only, atomically. With `replace=False` an existing
+    file wins (returns False): two processes creating the first master key at once must end
+    up using the same one."""
+    # A name of this process's own: two writers never share (and truncate) one temporary file.
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as fh:
-        fh.write(text + "\n")
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
+    try:
+        with os.fdopen(fd, "w") as fh:
+            fh.write(text + "\n")
+            fh.flush()
+            os.fsync(fh.fileno())
+        if replace:
+            os.replace(tmp, path)
+            return True
+        try:
+            os.link(tmp, path)  # fails if the file exists: create-if-absent, atomically
+        except FileExistsError:
+            return False
+        return True
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+
+
+@contextlib.contextmanager
+def master_key_lock(home: Path, *, exclusive: bool, wait: float) -> Iterator[None]:
+    """An advisory lock on the master key files (flock on `master.key.lock` in `home`).
+
+    A rotation holds it exclusively: two rotations at once could each write their own next key
+    and promote the other's. An apply holds it shared while it wraps new data keys. Waits up to
+    `wait` seconds, then refuses (flock itself cannot time out, so poll without blocking).
+    """
+    import fcntl
+
+    try:
+        fd = os.open(home / LOCK_FILE, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    except OSError as exc:
+        raise StoreError(
+            f"cannot open {home / LOCK_FILE}: {exc.strerror}",
+            hint="ENTREPOT_HOME must be writable by you (it holds the master key)",
+        ) from None
+    try:
+        deadline = time.monotonic() + wait
+        pause = 0.005
+        while True:
+            try:
+                fcntl.flock(fd, (fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH) | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    busy = (
+                        "another key rotation or apply is using the master key"
+                        if exclusive
+                        else "a master key rotation is running in another process"
+                    )
+                    raise RefusedError(
+                        f"{busy} (waited {wait:g} s)",
+                        hint="let it finish, then try again"
+                        + ("; 'admin rotate-key --wait SECONDS' waits longer" if exclusive else ""),
+                    ) from None
+                time.sleep(min(pause, left))
+                pause = min(pause * 2, 0.1)
+        yield
+    finally:
+        os.close(fd)  # releases the lock
 
 
 class Keyring:
@@ -96,8 +158,8 @@ class Keyring:
                     hint="the store's secrets cannot be opened without the key they were "
                     "sealed with; set ENTREPOT_MASTER_KEY or restore the file",
                 )
-            home.mkdir(parents=True, exist_ok=True)
-            _write_private(path, MasterKey.generate().encode())
+            home.mkdir(mode=0o700, parents=True, exist_ok=True)
+            _write_private(path, MasterKey.generate().encode(), replace=False)
         _check_mode(path)
         current = MasterKey.parse(path.read_text(), str(path))
         others = []

@@ -12,7 +12,7 @@ from typing import Any
 from sqlalchemy import Connection, Engine, create_engine, delete, event, insert, select, update
 from sqlalchemy.exc import IntegrityError, OperationalError
 
-from entrepot.config import Settings
+from entrepot.config import Settings, create_private_file, ensure_private_dir
 from entrepot.errors import ConflictError, StoreError
 from entrepot.secrets import crypto
 from entrepot.store import now
@@ -69,11 +69,29 @@ class WriteItem:
 class Store:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        path = settings.sqlite_path
-        if path is not None:
-            path.parent.mkdir(parents=True, exist_ok=True)
         self.engine = make_engine(settings.store_url)
         self._migrated = False
+
+    def _private_file(self) -> None:
+        """Before SQLite first opens the embedded store: its folder 0700, its file 0600.
+
+        SQLite gives the -wal and -shm files the database file's mode, so creating the file
+        0600 first is enough; files an older version left readable by others are tightened.
+        """
+        path = self.settings.sqlite_path
+        if path is None:
+            return
+        try:
+            ensure_private_dir(path.parent)
+            create_private_file(path)
+            for extra in (path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
+                if extra.exists() and extra.stat().st_mode & 0o077:
+                    extra.chmod(0o600)
+        except OSError as exc:
+            raise StoreError(
+                f"cannot open the store at {path}: {exc.strerror}",
+                hint="check ENTREPOT_HOME / ENTREPOT_STORE_URL",
+            ) from None
 
     def close(self) -> None:
         self.engine.dispose()
@@ -85,6 +103,8 @@ class Store:
             return
         from entrepot.store import SCHEMA_HEAD
         from entrepot.store.migrations import upgrade
+
+        self._private_file()
 
         try:
             with self.engine.begin() as conn:
