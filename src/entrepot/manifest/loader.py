@@ -137,6 +137,17 @@ def collect_sources(paths: list[str], recursive: bool = False) -> list[Source]:
             sources.append(Source("<stdin>", None))
             continue
         path = Path(raw)
+        try:
+            path.stat()
+        except OSError as exc:  # missing, too long a name, a loop of links, no permission
+            reason = (
+                "no such file or folder" if isinstance(exc, FileNotFoundError) else exc.strerror
+            )
+            raise ManifestError(
+                f"cannot open: {reason}" if reason != "no such file or folder" else reason,
+                location=Location(raw[:200] + ("..." if len(raw) > 200 else "")),
+                hint="check the path given to -f",
+            ) from None
         if path.is_dir():
             pattern = "**/*" if recursive else "*"
             found = sorted(

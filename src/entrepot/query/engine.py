@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from entrepot.config import ensure_private_dir
 from entrepot.errors import EntrepotError, ExitCode, RefusedError
 from entrepot.query import extension_settings, sqltext
 from entrepot.query.locate import ObjectRoot, scanned
@@ -722,7 +723,8 @@ class VerifiedExtensions:
         import os
 
         with contextlib.suppress(OSError):  # a read-only home: every session checks, no harm
-            self.path.parent.mkdir(parents=True, exist_ok=True)
+            ensure_private_dir(self.path.parent.parent)  # $ENTREPOT_HOME, 0700 if new
+            self.path.parent.mkdir(exist_ok=True)
             partial = self.path.with_suffix(f".{os.getpid()}.partial")
             partial.write_text(json.dumps(known, indent=1))
             partial.replace(self.path)
