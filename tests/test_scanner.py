@@ -121,11 +121,17 @@ def test_the_tutorial_scanner_scans_the_demo_database(
     home: Path, tmp_path: Path, postgres: SalesDatabase
 ) -> None:
     env = {"POSTGRES_USERNAME": postgres.reader, "POSTGRES_PASSWORD": postgres.password,
-           "ACCESS_CONTROL_LIST": "r", "DEMO_PG_HOST": postgres.host,
-           "DEMO_PG_PORT": str(postgres.port)}  # fmt: skip
+           "ACCESS_CONTROL_LIST": "r"}  # fmt: skip
     manifests = TUTORIAL.parent.parent.parent / "demo" / "manifests"
-    for name in ("postgres-instance-secret.yml", "postgres-depot.yml"):
-        assert run_cli("apply", "-f", str(manifests / name), env=env).exit_code == 0
+    local = ["--set", f"pg_host={postgres.host}", "--set", f"pg_port={postgres.port}"]
+    assert (
+        run_cli("apply", "-f", str(manifests / "postgres-instance-secret.yml"), env=env).exit_code
+        == 0
+    )
+    assert (
+        run_cli("apply", "-f", str(manifests / "postgres-depot.yml"), *local, env=env).exit_code
+        == 0
+    )
     corrected = write(
         tmp_path / "scanner.yml",
         (TUTORIAL / "scanner.yml")
