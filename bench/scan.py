@@ -523,7 +523,7 @@ def process_start(env_home: Path) -> list[tuple[str, list[float]]]:
     """Fresh-process costs: a bare interpreter, and the imports of the apply + scan path."""
     env = clean_env(env_home)
     imports = (
-        "import entrepot.cli.main, entrepot.service, entrepot.scanner.runner, "
+        "import entrepot.cli.main, entrepot.services.resources, entrepot.scanner.runner, "
         "entrepot.catalog.merge, entrepot.connectors.postgresql, psycopg, sqlalchemy"
     )
     rows = []

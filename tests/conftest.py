@@ -13,6 +13,7 @@ import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import pytest
 from click.testing import CliRunner
@@ -20,6 +21,11 @@ from click.testing import CliRunner
 from entrepot.cli.main import main
 from entrepot.secrets.redact import redactor
 from scripts.services import MariaDBServer, PostgresServer
+
+if TYPE_CHECKING:
+    from entrepot.connectors.base import ResolvedConnection
+    from entrepot.services.connections import ResolvedSecret
+    from entrepot.services.context import RequestContext
 
 # MariaDB, Azurite, S3 and GCS servers for the session (tests/services_fixtures.py).
 pytest_plugins = ["tests.services_fixtures"]
@@ -120,6 +126,48 @@ def write(path: Path, text: str) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(text)
     return path
+
+
+def add_user(name: str, *tags: str) -> None:
+    """Create a user of the store as the acting operator (the first user, alice, bootstraps as
+    one on a fresh home)."""
+    result = run_cli("user", "create", name, *(arg for tag in tags for arg in ("--tag", tag)))
+    assert result.exit_code == 0, result.output
+
+
+# --- the service layer, as the local acting user ($ENTREPOT_HOME, $ENTREPOT_USER) ------------
+
+
+def local_context() -> RequestContext:
+    """A request context of the local acting user, as the CLI builds it."""
+    from entrepot.config import load_settings
+    from entrepot.services import identity
+
+    return identity.for_local_user(load_settings(), front_end="sdk")
+
+
+def secret_values(name: str, purpose: str = "test", acl: str | None = None) -> ResolvedSecret:
+    """An instance secret's values, decrypted (and audited) through the connection service."""
+    from entrepot.services import connections
+
+    with local_context() as ctx:
+        return connections.instance_secret_values(ctx, name, acl=acl, purpose=purpose)
+
+
+def depot_connection(name: str, acl: str = "r", purpose: str = "test") -> ResolvedConnection:
+    """A depot's connection with its credentials, as an orchestrator receives it."""
+    from entrepot.services.connections import depot_access
+
+    with local_context() as ctx:
+        access = depot_access(ctx, "check")
+        return access.connection(access.depot(name), acl, purpose)
+
+
+def audit_events(limit: int = 100) -> list[dict[str, Any]]:
+    from entrepot.services import admin
+
+    with local_context() as ctx:
+        return admin.audit_events(ctx, limit)
 
 
 def mysql_depot_yaml(

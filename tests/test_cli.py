@@ -12,7 +12,7 @@ import yaml
 
 from entrepot.cli.main import cli as click_group
 from entrepot.resources.depot_types import DEPOT_TYPES
-from tests.conftest import TUTORIAL, run_cli, run_process, write
+from tests.conftest import TUTORIAL, add_user, run_cli, run_process, write
 
 SECRET = """name: {name}
 version: v1
@@ -50,6 +50,7 @@ def names(*args: str) -> list[str]:
 
 def test_get_shows_your_own_resources_unless_all(home: Path, tmp_path: Path) -> None:
     apply_pair(tmp_path, "mine")
+    add_user("bob")  # a plain user: roles:id:user manages their own resources
     apply_pair(tmp_path, "theirs", user="bob")
     assert names("-t", "depot") == ["mine"]
     assert names("-t", "depot", "-a") == ["mine", "theirs"]

@@ -11,9 +11,8 @@ import pymysql
 import pytest
 
 from entrepot.connectors.mysql import connect
-from entrepot.service import Service
 from scripts.services import MariaDBServer, free_port
-from tests.conftest import run_cli, write
+from tests.conftest import depot_connection, run_cli, write
 
 DATABASE = "shop"
 
@@ -246,9 +245,7 @@ def test_rw_checks_write_privilege_and_r_cannot_write(
     assert write_step["status"] == "failed" and shop.reader in write_step["reason"]
     assert steps(record)["read"]["status"] == "ok"
     # ... and an r connection is read-only at the source even for an account that can write.
-    service = Service()
-    [row] = service.list_resources(rtype="depot", name="shop", details=True)
-    conn = service.resolve_connection(row, "r", "test")
+    conn = depot_connection("shop")
     assert conn.data["username"] == shop.reader  # only the r secret was read
     conn.data.update(username=shop.writer, password=shop.writer_password)
     with connect(conn) as my, my.cursor() as cursor:

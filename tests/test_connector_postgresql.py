@@ -12,9 +12,8 @@ import psycopg
 import pytest
 
 from entrepot.connectors.postgresql import connect
-from entrepot.service import Service
 from scripts.services import free_port
-from tests.conftest import SalesDatabase, run_cli, write
+from tests.conftest import SalesDatabase, depot_connection, run_cli, write
 
 pytestmark = pytest.mark.postgres
 
@@ -193,9 +192,7 @@ def test_rw_checks_write_privilege_and_r_cannot_write(
     code, record = checked("readonly", "--acl", "rw")
     assert code == 7 and record["summary"] == "no write"
     # ... and an r connection is read-only at the source even for an account that can write.
-    service = Service()
-    [row] = service.list_resources(rtype="depot", name="sales", details=True)
-    conn = service.resolve_connection(row, "r", "test")
+    conn = depot_connection("sales")
     conn.data.update(username="sales_writer", password="Writer-Pass-1")
     with connect(conn) as pg, pytest.raises(psycopg.errors.ReadOnlySqlTransaction):
         pg.execute("INSERT INTO customers (name, email, country) VALUES ('x', 'x@e.x', 'FR')")

@@ -18,7 +18,14 @@ import pyarrow.parquet as pq
 import pytest
 
 from scripts.services import AzuriteServer, MariaDBServer, S3Server
-from tests.conftest import SalesDatabase, mysql_depot_yaml, run_cli, write
+from tests.conftest import (
+    SalesDatabase,
+    add_user,
+    local_context,
+    mysql_depot_yaml,
+    run_cli,
+    write,
+)
 
 WRITER = "query_writer"
 WRITER_PW = "writer-pw-Quoted'&%"
@@ -282,7 +289,8 @@ def test_writes_need_rw_and_the_rw_secret(home: Path, tmp_path: Path, shop: Shop
     )
     assert code == 0, err
     assert shop.psql(f"SELECT name FROM public.{table} WHERE id = 9001") == "new"
-    # Only the owner writes (policies for others come with the server).
+    # Only the owner (or Manage All Dataset) writes: a data-dev reads everyone's, writes none.
+    add_user("mallory", "roles:id:data-dev")
     result = run_cli(
         "query",
         f"DELETE FROM writable.public.{table}",
@@ -395,11 +403,12 @@ workflow:
       spec: {stack: "scanner:2.0", stackSpec: {depot: dataos://shop}}
 """,
     )
-    completer = Completer(make_engine("r", 10, None, None))
-    assert "shop" in completer.candidates("sh")
-    assert completer.candidates("shop.pu") == ["shop.public"]
-    assert completer.candidates("shop.public.cu") == ["shop.public.customers"]
-    assert completer.candidates("shop.public.customers.em") == ["shop.public.customers.email"]
+    with local_context() as ctx:
+        completer = Completer(ctx, make_engine(ctx, "r", 10, None, None))
+        assert "shop" in completer.candidates("sh")
+        assert completer.candidates("shop.pu") == ["shop.public"]
+        assert completer.candidates("shop.public.cu") == ["shop.public.customers"]
+        assert completer.candidates("shop.public.customers.em") == ["shop.public.customers.email"]
 
 
 def test_mysql_depot_joins_postgres(

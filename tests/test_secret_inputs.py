@@ -2,7 +2,7 @@
 `${VAR}` interpolation that never reads entrepot's own settings nor stores secrets in clear.
 
 Each test applies through the CLI as a user does and reads back what the store kept (values by
-`Service.resolve_secret`, the rest by `get`).
+the connection service, the rest by `get`).
 """
 
 from __future__ import annotations
@@ -16,8 +16,7 @@ import pytest
 
 from entrepot.resources.compile import MAX_SECRET_FILE_BYTES
 from entrepot.secrets.redact import redactor
-from entrepot.service import Service
-from tests.conftest import BIN, Result, run_cli, write
+from tests.conftest import BIN, Result, depot_connection, run_cli, secret_values, write
 
 SECRET_WITH_FILE = """\
 name: pg-tls
@@ -111,7 +110,7 @@ def test_a_file_over_the_limit_is_refused_and_one_at_the_limit_accepted(
     refused(result)
     ok = write(tmp_path / "ok.yaml", SECRET_WITH_FILE.format(path="ok.pem"))
     assert run_cli("apply", "-f", str(ok)).exit_code == 0
-    assert Service().resolve_secret("pg-tls", "test").files["rootcert"] == b"y" * (1 << 20)
+    assert secret_values("pg-tls").files["rootcert"] == b"y" * (1 << 20)
 
 
 def _outside(tmp_path: Path, how: str, monkeypatch: pytest.MonkeyPatch) -> str:
@@ -151,7 +150,7 @@ def test_a_file_outside_the_manifest_folder_needs_the_flag(
     assert run_cli("diff", "-f", str(manifest)).exit_code == 3
     allowed = run_cli("apply", "--allow-files-outside", "-f", str(manifest))
     assert "applying pg-tls:v1:instance-secret...created" in allowed.stdout, allowed.output
-    assert Service().resolve_secret("pg-tls", "test").files["rootcert"] == CERT.encode()
+    assert secret_values("pg-tls").files["rootcert"] == CERT.encode()
 
 
 def test_files_inside_the_folder_need_no_flag(home: Path, tmp_path: Path) -> None:
@@ -163,7 +162,7 @@ def test_files_inside_the_folder_need_no_flag(home: Path, tmp_path: Path) -> Non
     )
     result = run_cli("apply", "-f", str(manifest))
     assert result.exit_code == 0, result.output
-    files = Service().resolve_secret("pg-tls", "test").files
+    files = secret_values("pg-tls").files
     assert files == {"rootcert": CERT.encode(), "link": CERT.encode()}
 
 
@@ -211,7 +210,7 @@ def test_an_instance_secret_value_is_the_text_written(
     path = write(tmp_path / "s.yaml", text)
     result = run_cli("apply", "-f", str(path), "--set", f"pin={value}")
     assert result.exit_code == 0, result.output
-    data = Service().resolve_secret("pg-r", "test").data
+    data = secret_values("pg-r").data
     assert data == {"password": value, "pin": value}
     # Written the same, quoted or not: nothing to change on the next apply.
     quoted = write(tmp_path / "q.yaml", text.replace(f"password: {value}", f"password: '{value}'"))
@@ -236,13 +235,11 @@ depot:
 """
     result = run_cli("apply", "--no-verify", "-f", str(write(tmp_path / "d.yaml", text)))
     assert result.exit_code == 0, result.output
-    service = Service()
-    [row] = service.list_resources(rtype="depot", all_owners=True, details=True)
-    assert service.resolve_connection(row, "r", "test").data == {
+    assert depot_connection("legacy", "r").data == {
         "username": "elastic",
         "password": "0123",
     }
-    assert service.resolve_connection(row, "rw", "test").data == {
+    assert depot_connection("legacy", "rw").data == {
         "username": "admin",
         "password": "0x1F",
         "token": "2024-01-01",
@@ -253,7 +250,7 @@ def test_a_file_named_like_a_number_is_read_by_its_name(home: Path, tmp_path: Pa
     write(tmp_path / "0123", CERT)
     manifest = write(tmp_path / "tls.yaml", SECRET_WITH_FILE.format(path="0123"))
     assert run_cli("apply", "-f", str(manifest)).exit_code == 0
-    assert Service().resolve_secret("pg-tls", "test").files["rootcert"] == CERT.encode()
+    assert secret_values("pg-tls").files["rootcert"] == CERT.encode()
 
 
 # --- ${VAR} interpolation ------------------------------------------------------------------------

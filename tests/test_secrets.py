@@ -12,8 +12,7 @@ from pathlib import Path
 import pytest
 
 from entrepot.errors import RefusedError, StoreError
-from entrepot.service import Service
-from tests.conftest import BIN, run_cli, run_process, write
+from tests.conftest import BIN, local_context, run_cli, run_process, secret_values, write
 
 SECRET = """name: {name}
 version: v1
@@ -79,8 +78,7 @@ def test_master_key_readable_by_others_is_refused(home: Path, tmp_path: Path) ->
 
 def test_resolving_decrypts_and_audits(home: Path, tmp_path: Path) -> None:
     apply_secret(tmp_path, password="Resolve-Me-7")
-    service = Service()
-    secret = service.resolve_secret("postgres-r", "connector check of depot postgres", acl="r")
+    secret = secret_values("postgres-r", "connector check of depot postgres", acl="r")
     assert secret.data == {"username": "app_user", "password": "Resolve-Me-7"}
     assert "Resolve-Me-7" not in repr(secret)
     events = run_cli("admin", "audit", "--output", "json")
@@ -89,7 +87,7 @@ def test_resolving_decrypts_and_audits(home: Path, tmp_path: Path) -> None:
     assert decrypts[0]["resource_name"] == "postgres-r"
     assert decrypts[0]["purpose"] == "connector check of depot postgres"
     with pytest.raises(RefusedError, match="has acl 'r', not 'rw'"):
-        service.resolve_secret("postgres-r", "write", acl="rw")
+        secret_values("postgres-r", "write", acl="rw")
 
 
 def test_a_ciphertext_moved_to_another_secret_does_not_open(home: Path, tmp_path: Path) -> None:
@@ -105,10 +103,9 @@ def test_a_ciphertext_moved_to_another_secret_does_not_open(home: Path, tmp_path
             "UPDATE secret_material SET data_key_id = ?, ciphertext = ? WHERE resource_id = ?",
             (alpha[0], alpha[1], ids["beta-r"]),
         )
-    service = Service()
-    assert service.resolve_secret("alpha-r", "test").data["password"] == "Alpha-Value"
+    assert secret_values("alpha-r").data["password"] == "Alpha-Value"
     with pytest.raises(StoreError, match="does not open"):
-        service.resolve_secret("beta-r", "test")
+        secret_values("beta-r")
 
 
 def test_rotate_key_rewraps_every_data_key(home: Path, tmp_path: Path) -> None:
@@ -128,7 +125,7 @@ def test_rotate_key_rewraps_every_data_key(home: Path, tmp_path: Path) -> None:
     assert before.keys() == after.keys()
     assert all(before[k] != after[k] for k in before)
     assert len(key_ids) == 1
-    assert Service().resolve_secret("two-r", "test").data["password"] == "Two-Value"
+    assert secret_values("two-r").data["password"] == "Two-Value"
     # Unchanged secrets stay unchanged after a rotation (fingerprints survive it).
     again = run_cli("apply", "-f", str(tmp_path / "one-r.yml"))
     assert again.stdout.strip() == "applying one-r:v1:instance-secret...unchanged"
@@ -136,7 +133,7 @@ def test_rotate_key_rewraps_every_data_key(home: Path, tmp_path: Path) -> None:
     os.environ["ENTREPOT_MASTER_KEY"] = old_key.strip()
     try:
         with pytest.raises(StoreError, match="not loaded"):
-            Service().resolve_secret("one-r", "test")
+            secret_values("one-r")
     finally:
         del os.environ["ENTREPOT_MASTER_KEY"]
 
@@ -154,7 +151,7 @@ def test_master_key_from_environment(
     monkeypatch.setenv("ENTREPOT_NEW_MASTER_KEY", new_key)
     assert run_cli("admin", "rotate-key").exit_code == 0
     monkeypatch.setenv("ENTREPOT_MASTER_KEY", new_key)
-    assert Service().resolve_secret("postgres-r", "t").data["password"] == "Env-Key-Value"
+    assert secret_values("postgres-r").data["password"] == "Env-Key-Value"
     monkeypatch.setenv("ENTREPOT_MASTER_KEY", "not-a-key")
     bad = run_cli("apply", "-f", str(tmp_path / "postgres-r.yml"))
     assert bad.exit_code == 6
@@ -179,7 +176,7 @@ instance-secret:
     result = run_cli("apply", "-f", str(manifest))
     assert result.exit_code == 0, result.stderr
     assert b"MIIBcertificatebody" not in db_bytes(home)
-    secret = Service().resolve_secret("pg-tls", "tls")
+    secret = secret_values("pg-tls", "tls")
     assert secret.files["rootcert"].startswith(b"-----BEGIN CERTIFICATE-----")
     assert secret.secret_type == "certificates"  # `certificate` (singular) is accepted too
     # Changing only the file's content is a change of the secret.
@@ -201,7 +198,7 @@ def test_changed_value_updates_and_bumps_generation(home: Path, tmp_path: Path) 
     assert applied.stdout.strip() == "applying postgres-r:v1:instance-secret...updated"
     [record] = json.loads(run_cli("get", "-t", "instance-secret", "--output", "json").stdout)
     assert record["generation"] == 2
-    assert Service().resolve_secret("postgres-r", "t").data["password"] == "Second-Value"
+    assert secret_values("postgres-r").data["password"] == "Second-Value"
 
 
 # --- concurrency: rotations and applies at once ----------------------------------------------
@@ -238,12 +235,12 @@ def test_concurrent_rotations_and_applies_keep_every_secret_readable(
     rotations = [output for args, _, output in results if args[0] == "admin"]
     assert all("re-wrapped" in output for output in rotations)
     assert not (home / "master.key.next").exists()
-    service = Service()
     expected = {"old0-r": "Changed-Value-0", "old1-r": "Old-Value-1", "old2-r": "Old-Value-2"}
     expected.update({f"new{i}-r": f"New-Value-{i}" for i in range(2)})
     for name, password in expected.items():
-        assert service.resolve_secret(name, "test").data["password"] == password
-    current = service.keyring.current.id
+        assert secret_values(name).data["password"] == password
+    with local_context() as ctx:
+        current = ctx.keyring.current.id
     with sqlite3.connect(home / "entrepot.db") as db:
         wrapped_by = {row[0] for row in db.execute("SELECT master_key_id FROM data_key")}
         rotated = db.execute("SELECT count(*) FROM audit_event WHERE action = 'rotate-key'")
@@ -286,9 +283,8 @@ def test_concurrent_first_applies_agree_on_one_master_key(home: Path, tmp_path: 
     for proc in procs:
         _, stderr = proc.communicate(timeout=120)
         assert proc.returncode == 0, stderr
-    service = Service()
     for i in range(4):
-        assert service.resolve_secret(f"s{i}-r", "test").data["password"] == f"First-Value-{i}"
+        assert secret_values(f"s{i}-r").data["password"] == f"First-Value-{i}"
 
 
 # --- file modes ------------------------------------------------------------------------------

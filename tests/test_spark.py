@@ -24,9 +24,8 @@ import pytest
 import entrepot.spark
 from entrepot.errors import EntrepotError, NotFoundError
 from entrepot.query.spark import SparkReadError
-from entrepot.service import Service
 from scripts.services import MariaDBServer
-from tests.conftest import SalesDatabase, mysql_depot_yaml, run_cli, write
+from tests.conftest import SalesDatabase, audit_events, mysql_depot_yaml, run_cli, write
 
 pytestmark = pytest.mark.postgres
 
@@ -123,11 +122,7 @@ def plan(frame: Any, mode: str = "formatted") -> str:
 
 
 def decryptions() -> list[dict[str, Any]]:
-    service = Service()
-    try:
-        return [e for e in service.audit_events(limit=50) if e["action"] == "decrypt"]
-    finally:
-        service.close()
+    return [e for e in audit_events(limit=50) if e["action"] == "decrypt"]
 
 
 @pytest.fixture

@@ -13,10 +13,11 @@ import pytest
 from sqlalchemy import create_engine
 
 from entrepot.config import load_settings
-from entrepot.service import ApplyOptions, Service
+from entrepot.services import resources
+from entrepot.services.resources import ApplyOptions
 from entrepot.store.store import Store
 from entrepot.store.tables import metadata
-from tests.conftest import SalesDatabase, run_cli, write
+from tests.conftest import SalesDatabase, add_user, local_context, run_cli, secret_values, write
 
 SECRET = """name: shared-r
 version: v1
@@ -119,18 +120,20 @@ def _apply_loop(barrier: object, home: str, url: str | None, worker: int, rounds
         os.environ["ENTREPOT_STORE_URL"] = url
     folder = Path(home).parent / f"worker{worker}"
     folder.mkdir(exist_ok=True)
-    service = Service()
+    ctx = local_context()
     barrier.wait()  # type: ignore[attr-defined]
     for i in range(rounds):
         # Every round changes the shared depot's port to a value no other round uses.
         shared = write(folder / "shared.yml", depot("shared", 10000 + worker * 1000 + i))
         own = write(folder / f"own{i}.yml", depot(f"w{worker}d{i}", 5432))
-        service.apply(ApplyOptions(paths=[str(shared), str(own)]))
+        resources.apply(ctx, ApplyOptions(paths=[str(shared), str(own)]))
 
 
 def test_concurrent_applies_lose_no_update(backend: str, home: Path, tmp_path: Path) -> None:
     run_cli("apply", "-f", str(write(tmp_path / "s.yml", SECRET)))
     run_cli("apply", "-f", str(write(tmp_path / "d.yml", depot("shared", 1))))
+    for worker in (1, 2):  # both update alice's depot: Manage All Depot, as operators
+        add_user(f"worker{worker}", "roles:id:operator")
     settings = load_settings()
     url = settings.store_url if backend == "postgres" else None
     rounds = 15
@@ -316,14 +319,10 @@ def test_decryption_is_audited_alike_on_both_stores(backend: str, tmp_path: Path
     from entrepot.errors import RefusedError
 
     assert run_cli("apply", "-f", str(write(tmp_path / "s.yml", SECRET))).exit_code == 0
-    service = Service(load_settings())
-    try:
-        resolved = service.resolve_secret("shared-r", "store test read", acl="r")
-        assert resolved.data == {"username": "u", "password": "Secret-Pass"}
-        with pytest.raises(RefusedError):
-            service.resolve_secret("shared-r", "store test write", acl="rw")
-    finally:
-        service.close()
+    resolved = secret_values("shared-r", "store test read", acl="r")
+    assert resolved.data == {"username": "u", "password": "Secret-Pass"}
+    with pytest.raises(RefusedError):
+        secret_values("shared-r", "store test write", acl="rw")
     events = json.loads(run_cli("admin", "audit", "--output", "json").stdout)
     purposes = [e.get("purpose") for e in events]
     assert purposes.count("store test read") == 1 and "store test write" not in purposes

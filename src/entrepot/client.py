@@ -1,4 +1,4 @@
-"""The Python SDK: `entrepot.Client().sql("...")` over the same Service the CLI uses.
+"""The Python SDK: `entrepot.Client().sql("...")` over the same services the CLI uses.
 
     import entrepot
     client = entrepot.Client()
@@ -24,7 +24,7 @@ if TYPE_CHECKING:
     import pyarrow as pa
 
     from entrepot.query.engine import Engine
-    from entrepot.service import Service
+    from entrepot.services.context import RequestContext
 
 
 class Client:
@@ -40,15 +40,18 @@ class Client:
         threads: int | None = None,
     ) -> None:
         from entrepot.config import load_settings
-        from entrepot.query.engine import Engine, Options
+        from entrepot.query.engine import Options
         from entrepot.query.inputs import check_limits
-        from entrepot.service import Service
+        from entrepot.services import identity
+        from entrepot.services import query as query_service
 
         check_limits(timeout, threads)  # before anything is opened
         settings = load_settings(Path(home) if home is not None else None)
-        self.service: Service = Service(settings)
-        self.engine: Engine = Engine(
-            self.service,
+        # The session's request context: the local acting user ($ENTREPOT_USER, else the OS
+        # user), who must be a user of the store.
+        self.context: RequestContext = identity.for_local_user(settings, front_end="sdk")
+        self.engine: Engine = query_service.engine(
+            self.context,
             Options(acl=acl, timeout=timeout, memory_limit=memory_limit, threads=threads),
         )
 
@@ -71,7 +74,7 @@ class Client:
 
     def close(self) -> None:
         self.engine.close()
-        self.service.close()
+        self.context.close()
 
     def __enter__(self) -> Client:
         return self

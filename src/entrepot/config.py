@@ -44,13 +44,25 @@ def ensure_private_dir(path: Path) -> None:
 
 def create_private_file(path: Path) -> None:
     """Create `path` readable and writable by its owner only (0600) if it does not exist yet,
-    and take group and other access away from an existing one (made by an older version)."""
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o600)
+    and take group and other access away from an existing one (made by an older version).
+
+    An existing file is never opened: closing any descriptor of a SQLite database drops the
+    POSIX locks every connection of this process holds on it (fcntl locks are per process),
+    and another process could then reset the WAL under a reader of ours ("disk I/O error").
+    """
     try:
-        if os.fstat(fd).st_mode & 0o077:
-            os.fchmod(fd, 0o600)
-    finally:
-        os.close(fd)
+        mode = path.stat().st_mode
+    except FileNotFoundError:
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
+        except FileExistsError:  # created meanwhile by another process
+            mode = path.stat().st_mode
+        else:
+            os.fchmod(fd, 0o600)  # whatever the umask
+            os.close(fd)
+            return
+    if mode & 0o077:
+        path.chmod(0o600)
 
 
 def load_settings(home_dir: Path | None = None) -> Settings:

@@ -153,6 +153,15 @@ class Authorizer:
             layer = None if unconditional else "user"
         return decision, Visibility(owner, layer, self._hidden(actor, ACTIONS[f"{kind}:read"]))
 
+    def denied_addresses(self, actor: Actor, predicate: str = "read") -> tuple[str, ...]:
+        """LIKE patterns (escape '\\') of `dataos://` addresses a deny policy refuses the actor:
+        `*` widened to any text, which over-hides, never under-hides."""
+        out = []
+        for rule in self._for(actor).deny:
+            if predicate in rule.predicates:
+                out += [like_pattern(p.replace("**", "*")) for p in rule.addresses]
+        return tuple(out)
+
     def _hidden(self, actor: Actor, read: Action) -> tuple[str, ...]:
         """Name patterns of items a deny policy refuses to read (GET on the item's path)."""
         prefix = read.path("\x00").split("\x00")[0]  # ".../depots/"

@@ -14,12 +14,18 @@ from entrepot.catalog.model import Address
 from entrepot.errors import NotFoundError
 from entrepot.store.reader import Reader
 
+# A filter the service adds to cross-depot listings: SQL over `depot` (and `collection`, `name`
+# for datasets) and its parameters; the access rules, in the query itself.
+Scope = tuple[str, dict[str, Any]]
 
-def sources(reader: Reader) -> list[dict[str, Any]]:
+
+def sources(reader: Reader, scope: Scope | None = None) -> list[dict[str, Any]]:
+    where, params = scope or ("1 = 1", {})
     return reader.query(
         "SELECT s.name AS source, s.depot, s.source_type AS type, s.last_scan_at AS last_scan, "
         "(SELECT count(*) FROM catalog_dataset d WHERE d.source = s.name AND NOT d.deleted) "
-        "AS datasets FROM catalog_source s ORDER BY s.name"
+        f"AS datasets FROM catalog_source s WHERE {where.replace('{t}', 's')} ORDER BY s.name",
+        params,
     )
 
 
@@ -103,13 +109,18 @@ def history(reader: Reader, address: Address, limit: int = 200) -> list[dict[str
     return rows
 
 
-def search(reader: Reader, text: str, limit: int = 50) -> list[dict[str, Any]]:
+def search(
+    reader: Reader, text: str, limit: int = 50, scope: Scope | None = None
+) -> list[dict[str, Any]]:
     """Datasets whose names, comments or column names hold every word, best matches first."""
     words = [w for w in re.split(r"\s+", text.lower().strip()) if w]
     if not words:
         return []
     where = " AND ".join(f"search_text LIKE :w{i}" for i in range(len(words)))
-    params = {f"w{i}": f"%{word}%" for i, word in enumerate(words)}
+    params: dict[str, Any] = {f"w{i}": f"%{word}%" for i, word in enumerate(words)}
+    if scope is not None:
+        where += f" AND {scope[0].replace('{t}', 'catalog_dataset')}"
+        params.update(scope[1])
     rows = reader.query(
         "SELECT depot, collection, name, kind, description, details FROM catalog_dataset "
         f"WHERE NOT deleted AND {where}",

@@ -1,6 +1,7 @@
 """The command-line front end (`entrepot`, installed also as `dataos-ctl`).
 
-Thin: it parses arguments, calls `entrepot.service.Service`, and prints. It owns output formats
-(tables on a terminal, plain text when piped, JSON and YAML), exit codes and turning errors into
-messages. Command bodies import the service lazily so `--help` and `get` start fast.
+Thin: it parses arguments, builds a request context for the local acting user (cli/context.py),
+calls the service layer (`entrepot.services`) and prints. It owns output formats (tables on a
+terminal, plain text when piped, JSON and YAML), exit codes and turning errors into messages.
+Command bodies import the services lazily so `--help` and `get` start fast.
 """

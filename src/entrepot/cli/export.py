@@ -62,14 +62,18 @@ def trino(
       entrepot export trino --dry-run
     Then: set -a; . etc/entrepot-trino.env; set +a; and start Trino.
     """
+    from entrepot.cli.context import request
     from entrepot.query.trino_export import (
         env_text,
         export_trino,
         properties_text,
     )
-    from entrepot.service import Service
+    from entrepot.services.connections import depot_access
 
-    result = export_trino(Service(), names, directory, env_file, dry_run=dry_run)
+    with request() as ctx:
+        result = export_trino(
+            depot_access(ctx, "export"), names, directory, env_file, dry_run=dry_run
+        )
     if fmt != "text":
         dump(result.to_dict(), fmt)
         return

@@ -11,7 +11,9 @@ import click
 
 from entrepot import __version__
 from entrepot.cli import export as export_commands
+from entrepot.cli import identity as identity_commands
 from entrepot.cli import query as query_commands
+from entrepot.cli.context import request
 from entrepot.cli.output import (
     CONTEXT,
     GET_COLUMNS,
@@ -30,18 +32,12 @@ from entrepot.cli.params import Command, Group, Seconds
 from entrepot.errors import EntrepotError, ExitCode
 
 if TYPE_CHECKING:
-    from entrepot.service import ApplyOptions, ApplyResult, Service
+    from entrepot.services.resources import ApplyOptions, ApplyResult
 
 RESOURCE_TYPES = ("depot", "instance-secret", "workflow")
 # The largest --limit: it goes to SQLite, whose integers are 64-bit.
 MAX_ROWS = 2**63 - 1
 F = TypeVar("F", bound=Callable[..., Any])
-
-
-def _service() -> Service:
-    from entrepot.service import Service
-
-    return Service()
 
 
 def _fail(error: EntrepotError) -> NoReturn:
@@ -123,7 +119,7 @@ def _apply_options(
     workspace: str,
     **extra: Any,
 ) -> ApplyOptions:
-    from entrepot.service import ApplyOptions
+    from entrepot.services.resources import ApplyOptions
 
     return ApplyOptions(
         paths=list(paths),
@@ -216,7 +212,10 @@ def apply(
             progress=progress,
             **kwargs,
         )
-        result = _service().apply(options)
+        from entrepot.services import resources
+
+        with request() as ctx:
+            result = resources.apply(ctx, options)
     _print_warnings(result)
     suffix = " (dry run)" if dry_run else ""
     for outcome in result.outcomes:
@@ -273,14 +272,18 @@ def get(
     """
     if ctx.invoked_subcommand is not None:
         return
-    rows = _service().list_resources(
-        rtype=rtype.lower() if rtype else None,
-        name=name,
-        owner=owner,
-        all_owners=all_owners,
-        workspace=workspace,
-        details=details,
-    )
+    from entrepot.services import resources
+
+    with request() as rctx:
+        rows = resources.list_resources(
+            rctx,
+            rtype=rtype.lower() if rtype else None,
+            name=name,
+            owner=owner,
+            all_owners=all_owners,
+            workspace=workspace,
+            details=details,
+        )
     if fmt != "table":
         dump([row.to_dict(details) for row in rows], fmt)
         return
@@ -314,20 +317,11 @@ def get_runtime(rtype: str, name: str, workspace: str, fmt: str) -> None:
       entrepot get runtime -t workflow -n postgresscanner
       entrepot get runtime -t workflow -n postgresscanner -w public --output json
     """
-    service = _service()
-    rows = [
-        r
-        for r in service.list_resources(rtype="workflow", name=name, all_owners=True, details=True)
-        if r.workspace == workspace
-    ]
-    if not rows:
-        raise EntrepotError(
-            f"workflow '{name}' not found in workspace '{workspace}'",
-            hint="list them with: entrepot get -t workflow -a",
-            exit_code=ExitCode.NOT_FOUND,
-        )
-    row = rows[0]
-    runs = service.workflow_runs(name, workspace)
+    from entrepot.services import workflows
+
+    with request() as ctx:
+        row = workflows.workflow(ctx, name, workspace)
+        runs = workflows.workflow_runs(ctx, name, workspace)
     if fmt != "table":
         dump({"workflow": row.to_dict(), "runs": [run.to_dict() for run in runs]}, fmt)
         return
@@ -389,7 +383,10 @@ def log_command(rtype: str, name: str, workspace: str, run_id: int | None, tail:
       entrepot log -t workflow -n postgresscanner
       entrepot log -t workflow -n postgresscanner --run 3 -l -1
     """
-    runs = _service().workflow_runs(name, workspace, limit=1000)
+    from entrepot.services import workflows
+
+    with request() as ctx:
+        runs = workflows.workflow_runs(ctx, name, workspace, limit=1000)
     if run_id is not None:
         runs = [run for run in runs if run.id == run_id]
     if not runs:
@@ -464,17 +461,19 @@ def delete(
       entrepot delete -t instance-secret -n postgres-r --force
     Deleting an instance secret a depot uses is refused unless --force.
     """
-    service = _service()
-    if paths:
-        outcomes = service.delete_files(
-            _apply_options(paths, recursive, True, (), workspace), force=force
-        )
-    elif rtype and name:
-        rtype = rtype.lower()
-        ws = workspace if rtype == "workflow" else ""
-        outcomes = service.delete([(rtype, ws, name)], force=force)
-    else:
+    from entrepot.services import resources
+
+    if not paths and not (rtype and name):
         raise click.UsageError("give -t TYPE -n NAME, or -f PATH")
+    with request() as ctx:
+        if paths:
+            options = _apply_options(paths, recursive, True, (), workspace)
+            outcomes = resources.delete_files(ctx, options, force=force)
+        else:
+            assert rtype and name
+            rtype = rtype.lower()
+            ws = workspace if rtype == "workflow" else ""
+            outcomes = resources.delete(ctx, [(rtype, ws, name)], force=force)
     for outcome in outcomes:
         echo(f"deleting {outcome.id}...deleted")
 
@@ -490,7 +489,10 @@ def diff(**kwargs: Any) -> None:
       entrepot diff -f manifests/ -R
     Secret values are never shown: a changed key reads `changed (value hidden)`.
     """
-    result = _service().apply(_apply_options(dry_run=True, want_diff=True, **kwargs))
+    from entrepot.services import resources
+
+    with request() as ctx:
+        result = resources.apply(ctx, _apply_options(dry_run=True, want_diff=True, **kwargs))
     _print_warnings(result)
     for outcome in result.outcomes:
         if outcome.action == "unchanged":
@@ -576,7 +578,12 @@ def check(
     """
     if not names and not check_all:
         raise click.UsageError("name a depot, or pass -a for all")
-    results = _service().check_depots(None if check_all else list(names), acl=acl, timeout=timeout)
+    from entrepot.services import connections
+
+    with request() as ctx:
+        results = connections.check_depots(
+            ctx, None if check_all else list(names), acl=acl, timeout=timeout
+        )
     if fmt != "table":
         dump([r.to_dict() for r in results], fmt)
     elif check_all and len(results) > 1:
@@ -625,21 +632,22 @@ def catalog_ls(address: str | None, deleted: bool, fmt: str) -> None:
       entrepot catalog ls dataos://postgres:public # datasets
     """
     from entrepot.catalog.model import Address
+    from entrepot.services import catalog as metis
 
-    service = _service()
-    if address is None:
-        rows = service.catalog("sources")
-        columns: tuple[str, ...] = ("source", "depot", "type", "datasets", "last_scan")
-    else:
-        where = Address.parse(address)
-        if where.collection is None and not deleted:
-            rows = service.catalog("collections", where.depot)
-            columns = ("collection", "datasets", "updated")
+    with request() as ctx:
+        if address is None:
+            rows = metis.sources(ctx)
+            columns: tuple[str, ...] = ("source", "depot", "type", "datasets", "last_scan")
         else:
-            rows = service.catalog("datasets", where.depot, where.collection, deleted)
-            columns = ("address", "kind", "columns", "rows", "description")
-            if deleted:
-                columns = (*columns, "deleted")
+            where = Address.parse(address)
+            if where.collection is None and not deleted:
+                rows = metis.collections(ctx, where.depot)
+                columns = ("collection", "datasets", "updated")
+            else:
+                rows = metis.datasets(ctx, where.depot, where.collection, deleted)
+                columns = ("address", "kind", "columns", "rows", "description")
+                if deleted:
+                    columns = (*columns, "deleted")
     if fmt != "table":
         dump(rows, fmt)
         return
@@ -664,8 +672,10 @@ def catalog_show(address: str, fmt: str) -> None:
       entrepot catalog show dataos://postgres:public/orders --output json
     """
     from entrepot.catalog.model import Address
+    from entrepot.services import catalog as metis
 
-    record = _service().catalog("dataset", Address.parse(address))
+    with request() as ctx:
+        record = metis.dataset(ctx, Address.parse(address))
     if fmt != "table":
         dump(record, fmt)
         return
@@ -685,8 +695,10 @@ def catalog_history(address: str, limit: int, fmt: str) -> None:
       entrepot catalog history dataos://postgres:public/orders
     """
     from entrepot.catalog.model import Address
+    from entrepot.services import catalog as metis
 
-    rows = _service().catalog("history", Address.parse(address), limit)
+    with request() as ctx:
+        rows = metis.history(ctx, Address.parse(address), limit)
     if fmt != "table":
         dump(rows, fmt)
         return
@@ -711,7 +723,10 @@ def catalog_search(words: tuple[str, ...], limit: int, fmt: str) -> None:
       entrepot catalog search orders
       entrepot catalog search customer email --output json
     """
-    rows = _service().catalog("search", " ".join(words), limit)
+    from entrepot.services import catalog as metis
+
+    with request() as ctx:
+        rows = metis.search(ctx, " ".join(words), limit)
     if fmt != "table":
         dump(rows, fmt)
         return
@@ -754,7 +769,10 @@ def rotate_key(wait: float) -> None:
     With ENTREPOT_MASTER_KEY, set ENTREPOT_MASTER_KEY to the new key afterwards.
     One rotation runs at a time: another one waits for it (--wait), then rotates again.
     """
-    count, key_id = _service().rotate_master_key(wait=wait)
+    from entrepot.services import admin as admin_service
+
+    with request() as ctx:
+        count, key_id = admin_service.rotate_master_key(ctx, wait=wait)
     echo(f"re-wrapped {count} data keys under master key {key_id}")
 
 
@@ -776,7 +794,10 @@ def audit(limit: int, fmt: str) -> None:
       entrepot admin audit
       entrepot admin audit -n 500 --output json
     """
-    events = _service().audit_events(limit)
+    from entrepot.services import admin as admin_service
+
+    with request() as ctx:
+        events = admin_service.audit_events(ctx, limit)
     if fmt != "table":
         dump(events, fmt)
         return
@@ -819,6 +840,8 @@ for _command in (schema, template, completion, check, log_command):
 cli.add_command(query_commands.query)
 cli.add_command(query_commands.sql_shell)
 cli.add_command(export_commands.export)
+for _group in identity_commands.COMMANDS:
+    cli.add_command(_group)
 
 
 def main(args: list[str] | None = None) -> None:

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any, BinaryIO
 
 import click
 
+from entrepot.cli.context import request
 from entrepot.cli.output import (
     CONTEXT,
     OutputError,
@@ -38,6 +39,7 @@ from entrepot.secrets.redact import redactor
 
 if TYPE_CHECKING:
     from entrepot.query.engine import Engine
+    from entrepot.services.context import RequestContext
 
 FORMATS = ["table", "csv", "json", "parquet"]
 
@@ -72,14 +74,14 @@ def engine_options(func: Any) -> Any:
     return func
 
 
-def make_engine(acl: str, timeout: float, memory_limit: str | None, threads: int | None) -> Engine:
-    from entrepot.query.engine import Engine, Options
-    from entrepot.service import Service
+def make_engine(
+    ctx: RequestContext, acl: str, timeout: float, memory_limit: str | None, threads: int | None
+) -> Engine:
+    from entrepot.query.engine import Options
+    from entrepot.services import query as query_service
 
-    return Engine(
-        Service(),
-        Options(acl=acl, timeout=timeout or None, memory_limit=memory_limit, threads=threads),
-    )
+    options = Options(acl=acl, timeout=timeout or None, memory_limit=memory_limit, threads=threads)
+    return query_service.engine(ctx, options)
 
 
 @click.command("query", cls=Command, context_settings=CONTEXT)
@@ -121,7 +123,9 @@ def query(
             hint="add --out FILE, or pipe the output",
             exit_code=ExitCode.USAGE,
         )
-    engine = make_engine(acl, timeout, memory_limit, threads)
+    stack = contextlib.ExitStack()  # the request context, closed after the engine
+    ctx = stack.enter_context(request())
+    engine = make_engine(ctx, acl, timeout, memory_limit, threads)
     try:
         # The file is opened before the statement runs: a --out that cannot be written fails
         # at once, and a failed statement leaves nothing behind.
@@ -139,6 +143,7 @@ def query(
         raise
     finally:
         engine.close()
+        stack.close()
     if out:
         echo(f"wrote {out}", err=True)
 
@@ -308,10 +313,12 @@ def sql_shell(
     """
     from entrepot.config import load_settings
 
-    engine = make_engine(acl, timeout, memory_limit, threads)
+    stack = contextlib.ExitStack()  # the request context, closed after the engine
+    ctx = stack.enter_context(request())
+    engine = make_engine(ctx, acl, timeout, memory_limit, threads)
     interactive = sys.stdin.isatty()
     if interactive:
-        _setup_readline(engine, load_settings().home / "sql_history")
+        _setup_readline(ctx, engine, load_settings().home / "sql_history")
     buffer: list[str] = []
 
     def prompt() -> str:
@@ -338,6 +345,7 @@ def sql_shell(
                 echo("cancelled", err=True)
     finally:
         engine.close()
+        stack.close()
         if interactive:
             _save_history(load_settings().home / "sql_history")
 
@@ -368,7 +376,8 @@ def _read_line() -> str:
 class Completer:
     """Completion of depots, schemas, tables and columns, from the catalog (no decryption)."""
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, ctx: RequestContext, engine: Engine) -> None:
+        self.ctx = ctx
         self.engine = engine
         self._cache: dict[str, list[str]] = {}
         self._matches: list[str] = []
@@ -394,18 +403,18 @@ class Completer:
         if prefix in self._cache:
             return self._cache[prefix]
         from entrepot.catalog.model import Address
+        from entrepot.services import catalog
 
         parts = prefix.split(".")
-        service = self.engine.service
         names: list[str] = []
         try:
             if len(parts) == 1 and parts[0] in self.engine.depot_names():
-                names = [c["collection"] for c in service.catalog("collections", parts[0])]
+                names = [c["collection"] for c in catalog.collections(self.ctx, parts[0])]
             elif len(parts) == 2:
-                rows = service.catalog("datasets", parts[0], parts[1])
+                rows = catalog.datasets(self.ctx, parts[0], parts[1])
                 names = [d["name"] for d in rows]
             elif len(parts) == 3:
-                found = service.catalog("dataset", Address(*parts))
+                found = catalog.dataset(self.ctx, Address(*parts))
                 names = [c["name"] for c in (found.get("details") or {}).get("columns", [])]
         except EntrepotError:
             names = []
@@ -426,12 +435,12 @@ _KEYWORDS = [
 ]
 
 
-def _setup_readline(engine: Engine, history: Path) -> None:
+def _setup_readline(ctx: RequestContext, engine: Engine, history: Path) -> None:
     try:
         import readline
     except ImportError:  # pragma: no cover - Windows without pyreadline
         return
-    completer = Completer(engine)
+    completer = Completer(ctx, engine)
     readline.set_completer(completer.complete)
     readline.set_completer_delims(" \t\n,()=<>;'")
     readline.parse_and_bind("tab: complete")

@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from entrepot.config import ensure_private_dir
 from entrepot.errors import EntrepotError, ExitCode, RefusedError
 from entrepot.query import extension_settings, sqltext
-from entrepot.query.locate import ObjectRoot, scanned
+from entrepot.query.locate import ObjectRoot
 from entrepot.query.sandbox import Checked, Sandbox, base_config
 from entrepot.secrets.redact import redactor
 
@@ -38,7 +38,7 @@ if TYPE_CHECKING:
     import pyarrow as pa
 
     from entrepot.connectors.base import ResolvedConnection
-    from entrepot.service import Service
+    from entrepot.services.connections import DepotAccess
     from entrepot.store.reader import ResourceRow
 
 DUCKDB_VERSION = "1.5.5"
@@ -113,8 +113,8 @@ def extension_path(name: str) -> Path:
 class Engine:
     """Runs statements over depots. Not thread-safe; one per session."""
 
-    def __init__(self, service: Service, options: Options | None = None) -> None:
-        self.service = service
+    def __init__(self, access: DepotAccess, options: Options | None = None) -> None:
+        self.access = access  # the depots of one request context, for queries
         self.options = options or Options()
         if self.options.acl not in ("r", "rw"):
             raise EntrepotError(
@@ -122,7 +122,7 @@ class Engine:
                 hint="r reads (the default); rw also writes, with the depot's rw secret",
                 exit_code=ExitCode.USAGE,
             )
-        self._rows: dict[str, ResourceRow] | None = None
+        self._rows: dict[str, ResourceRow] = {}  # depots this session may query
         self._con: duckdb.DuckDBPyConnection | None = None
         self._attached: dict[str, Depot] = {}
         self._timed_out = False
@@ -136,7 +136,8 @@ class Engine:
     # --- public ---------------------------------------------------------------------------
 
     def depot_names(self) -> list[str]:
-        return sorted(self._depot_rows())
+        """The depots the actor may list (hints and completion)."""
+        return self.access.depot_names()
 
     def execute(self, sql: str) -> ResultStream:
         """Run every statement of `sql`; stream the last one's result as Arrow batches."""
@@ -234,7 +235,6 @@ class Engine:
     def prepare(self, sql: str) -> list[Checked]:
         """Rewrite addresses, attach the depots the text names, and return its statements as
         the sandbox passed them (gates 1 and 2; gate 3 runs with each statement)."""
-        rows = self._depot_rows()
         named: set[str] = set()
         datasets: set[tuple[str, str, str]] = set()
 
@@ -271,11 +271,22 @@ class Engine:
         # The lexer only finds what to attach and which addresses to spell out; every decision
         # about the statements is DuckDB's (query/sandbox.py), on the final text.
         text = sqltext.rewrite(sql, address_ident, address_literal)
-        for chain in sqltext.chains(text):
-            if len(chain) >= 2 and chain[0] in rows:
-                named.add(chain[0])
-                if len(chain) >= 3:
-                    datasets.add((chain[0], chain[1], chain[2]))
+        chains = [chain for chain in sqltext.chains(text) if len(chain) >= 2]
+        depots = self.access.existing({chain[0] for chain in chains})
+        for chain in chains:
+            if chain[0] not in depots:
+                continue
+            named.add(chain[0])
+            if len(chain) >= 3:
+                datasets.add((chain[0], chain[1], chain[2]))
+            elif self.access.has_address_rules(chain[0]):
+                raise RefusedError(
+                    f"'{'.'.join(chain)}': policies govern the datasets of depot '{chain[0]}', "
+                    "so its tables are named in full",
+                    hint=f"write {chain[0]}.<collection>.{chain[1]}",
+                )
+        for depot, collection, dataset in sorted(datasets):
+            self.access.ensure_dataset(f"dataos://{depot}:{collection}/{dataset}")
         statements = self._sandbox.check(text)  # refuse before any secret is decrypted
         self._ensure(sorted(named))
         import duckdb
@@ -328,17 +339,11 @@ class Engine:
 
     # --- depots ---------------------------------------------------------------------------
 
-    def _depot_rows(self) -> dict[str, ResourceRow]:
-        if self._rows is None:
-            rows = self.service.list_resources(rtype="depot", all_owners=True, details=True)
-            self._rows = {row.name: row for row in rows}
-        return self._rows
-
     def _row(self, name: str) -> ResourceRow:
-        rows = self._depot_rows()
-        if name not in rows:
-            return self.service.depot(name)  # NotFound, with the nearest name
-        return rows[name]
+        """The depot's row, authorized for queries (NotFound with the nearest name)."""
+        if name not in self._rows:
+            self._rows[name] = self.access.depot(name)
+        return self._rows[name]
 
     def _ensure(self, names: list[str]) -> None:
         """A connection with every depot attached that the session has named so far."""
@@ -354,7 +359,7 @@ class Engine:
 
         if self._spare is None:
             config = base_config()
-            self._trusted = VerifiedExtensions(self.service.settings.home)
+            self._trusted = VerifiedExtensions(self.access.settings.home)
             # DuckDB checks an extension's signature on every LOAD: 150-200 ms for the 42 MB
             # postgres scanner, the bulk of a first query. So each file is verified once, by
             # DuckDB, on a throwaway connection (VerifiedExtensions.ensure), its (size, mtime,
@@ -430,14 +435,14 @@ class Engine:
         if self.options.acl == "rw":
             why_not = self._write_refusal(row)
             if why_not is None:
-                conn = self.service.resolve_connection(row, "rw", purpose)
+                conn = self.access.connection(row, "rw", purpose)
                 writable = bool(conn.secret_names)
                 why_not = None if writable else f"depot '{name}' has no rw secret"
             if why_not is not None:
                 self._read_only[name] = why_not
         try:
             if not writable:
-                conn = self.service.resolve_connection(row, "r", purpose)
+                conn = self.access.connection(row, "r", purpose)
             rendering = connector.duckdb(conn)
         except MissingCredential as exc:
             raise RefusedError(
@@ -476,7 +481,7 @@ class Engine:
         lie inside Entrepôt's home (the master key, the store, the logs) or the store file."""
         import os
 
-        settings = self.service.settings
+        settings = self.access.settings
         private = [settings.home, *([settings.sqlite_path] if settings.sqlite_path else [])]
         root = os.path.realpath(folder)
         for path in private:
@@ -489,13 +494,12 @@ class Engine:
                 )
 
     def _write_refusal(self, row: ResourceRow) -> str | None:
-        """Why the acting user may not write this depot, or None. Locally: its owner writes
-        (the server's policies decide for everyone else)."""
-        user = self.service.user
-        owner = row.owner or user
-        if owner != user:
-            return f"user '{user}' may not write to depot '{row.name}' (owned by '{owner}')"
-        return None
+        """Why the acting user may not write this depot, or None (the authorization function
+        decides: its owner, Manage All Dataset, an allow policy)."""
+        decision = self.access.may_write(row)
+        if decision:
+            return None
+        return f"user '{self.access.user}' may not write to depot '{row.name}' ({decision.rule})"
 
     # --- object-storage datasets as views -------------------------------------------------
 
@@ -523,7 +527,7 @@ class Engine:
         it was scanned, else by listing the depot (DuckDB's glob, inside the sandbox)."""
         from entrepot.catalog.model import Address
 
-        found = scanned(self.service, Address(name, collection, dataset))
+        found = self.access.scanned(Address(name, collection, dataset))
         if found is not None:
             details = found["details"]
             fmt = str(details.get("format") or "parquet")

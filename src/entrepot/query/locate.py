@@ -9,14 +9,10 @@ the catalog when it was scanned, else from the collection and dataset names.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
-
-from entrepot.catalog.model import Address
-from entrepot.errors import EntrepotError
+from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from entrepot.connectors.base import ResolvedConnection
-    from entrepot.service import Service
 
 
 @dataclass(frozen=True)
@@ -42,14 +38,3 @@ class ObjectRoot:
     def key_url(self, key: str) -> str:
         """A catalog object key (relative to the bucket) as a URL."""
         return self.base + key.lstrip("/")
-
-
-def scanned(service: Service, address: Address) -> dict[str, Any] | None:
-    """The catalog's live entry for a dataset, when a scan recorded where its files are."""
-    try:
-        entry: dict[str, Any] = service.catalog("dataset", address)
-    except EntrepotError:  # not scanned, or not a dataset address
-        return None
-    if entry.get("deleted") or not (entry.get("details") or {}).get("path"):
-        return None
-    return entry

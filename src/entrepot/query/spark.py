@@ -26,12 +26,12 @@ from typing import TYPE_CHECKING, Any
 
 from entrepot.catalog.model import Address
 from entrepot.errors import EntrepotError, NotFoundError
-from entrepot.query.locate import ObjectRoot, scanned
+from entrepot.query.locate import ObjectRoot
 from entrepot.secrets.redact import redactor
 
 if TYPE_CHECKING:
     from entrepot.connectors.base import ResolvedConnection
-    from entrepot.service import Service
+    from entrepot.services.connections import DepotAccess
 
 RELATIONAL = ("postgresql", "mysql")
 OBJECT_STORES = ("abfss", "wasbs", "s3", "gcs", "file")
@@ -73,7 +73,7 @@ def read(
     spark: Any,
     address: str,
     *,
-    service: Service | None = None,
+    access: DepotAccess | None = None,
     partition_column: str | None = None,
     num_partitions: int | None = None,
     lower_bound: int | str | None = None,
@@ -84,10 +84,12 @@ def read(
 ) -> Any:
     """A pyspark DataFrame over the dataset at `address` (dataos://depot:collection/dataset).
 
-    `service`: an `entrepot.service.Service` to resolve the depot with (default: a new one for
-    $ENTREPOT_HOME). `options`: extra reader options (JDBC properties, csv `inferSchema`, ...).
-    Raises `entrepot.errors.EntrepotError` (with a hint) for an unknown depot, an address that is
-    not a dataset, an unsupported depot type, or a read Spark cannot set up (message redacted).
+    `access`: the depot access of a request context
+    (`entrepot.services.connections.depot_access(ctx, "spark")`); default: the local acting
+    user's, for $ENTREPOT_HOME. `options`: extra reader options (JDBC properties, csv
+    `inferSchema`, ...). Raises `entrepot.errors.EntrepotError` (with a hint) for an unknown
+    depot, an address that is not a dataset, an unsupported depot type, a depot or dataset
+    the user may not read, or a read Spark cannot set up (message redacted).
     """
     addr = Address.parse(address)
     if addr.collection is None or addr.dataset is None:
@@ -100,13 +102,17 @@ def read(
     if num_partitions is not None and num_partitions < 1:
         raise EntrepotError("num_partitions must be at least 1", hint="e.g. num_partitions=8")
     _redact_py4j_logs()
-    own = service is None
-    if service is None:
-        from entrepot.service import Service
+    own = None
+    if access is None:
+        from entrepot.config import load_settings
+        from entrepot.services import identity
+        from entrepot.services.connections import depot_access
 
-        service = Service()
+        own = identity.for_local_user(load_settings(), front_end="sdk")
+        access = depot_access(own, "spark")
     try:
-        row = service.depot(addr.depot)
+        row = access.depot(addr.depot)
+        access.ensure_dataset(str(addr))
         source_type = row.source_type or ""
         if source_type not in RELATIONAL + OBJECT_STORES:
             served = ", ".join(RELATIONAL + OBJECT_STORES)
@@ -115,7 +121,7 @@ def read(
                 "support yet",
                 hint=f"supported types: {served}",
             )
-        conn = _resolve(service, row, addr)
+        conn = _resolve(access, row, addr)
         if source_type in RELATIONAL:
             if format is not None:
                 raise EntrepotError(
@@ -123,7 +129,7 @@ def read(
                     hint="leave format out for a database table",
                 )
             return _read_jdbc(
-                spark, service, addr, conn, partition_column, num_partitions,
+                spark, access, addr, conn, partition_column, num_partitions,
                 lower_bound, upper_bound, fetchsize, options or {},
             )  # fmt: skip
         if partition_column is not None or num_partitions is not None:
@@ -131,18 +137,18 @@ def read(
                 "partition_column= and num_partitions= apply to database depots",
                 hint="object-store reads are split by file; repartition the DataFrame if needed",
             )
-        return _read_files(spark, service, addr, conn, format, options or {})
+        return _read_files(spark, access, addr, conn, format, options or {})
     finally:
-        if own:
-            service.close()
+        if own is not None:
+            own.close()
 
 
-def _resolve(service: Service, row: Any, addr: Address) -> ResolvedConnection:
+def _resolve(access: DepotAccess, row: Any, addr: Address) -> ResolvedConnection:
     from entrepot.connectors.base import MissingCredential
-    from entrepot.service import MissingCredentialError
+    from entrepot.services.connections import MissingCredentialError
 
     try:
-        return service.resolve_connection(row, "r", purpose=f"spark read of {addr}")
+        return access.connection(row, "r", purpose=f"spark read of {addr}")
     except (MissingCredential, MissingCredentialError) as exc:
         raise EntrepotError(
             str(exc), hint=f"check the depot's r secrets: entrepot get -t depot -n {addr.depot} -d"
@@ -180,7 +186,7 @@ def quote_identifier(source_type: str, name: str) -> str:
 
 def _read_jdbc(
     spark: Any,
-    service: Service,
+    access: DepotAccess,
     addr: Address,
     conn: ResolvedConnection,
     partition_column: str | None,
@@ -200,7 +206,7 @@ def _read_jdbc(
     partitioning = None
     wants_split = partition_column is not None or (num_partitions or 1) > 1
     if wants_split:
-        column = partition_column or _integer_key(service, addr)
+        column = partition_column or _integer_key(access, addr)
         parts = num_partitions or _default_parallelism(spark)
         lower, upper = lower_bound, upper_bound
         if parts > 1 and (lower is None or upper is None):
@@ -223,11 +229,11 @@ def _read_jdbc(
     return _load(reader, addr, conn)
 
 
-def _integer_key(service: Service, addr: Address) -> str:
+def _integer_key(access: DepotAccess, addr: Address) -> str:
     """The dataset's single-column integer primary key, from the catalog."""
     hint = "pass partition_column= (an integer, date or timestamp column)"
     try:
-        entry = service.catalog("dataset", addr)
+        entry = access.catalog_entry(addr)
     except NotFoundError:
         raise EntrepotError(
             f"num_partitions > 1 needs a partition column, and '{addr}' has not been scanned "
@@ -278,7 +284,7 @@ def _bounds(
 
 def _read_files(
     spark: Any,
-    service: Service,
+    access: DepotAccess,
     addr: Address,
     conn: ResolvedConnection,
     fmt: str | None,
@@ -287,7 +293,7 @@ def _read_files(
     assert addr.collection is not None and addr.dataset is not None
     rendering = dict(_rendering(conn, addr))
     objects = ObjectRoot.of(rendering.pop("path"), conn)
-    entry = scanned(service, addr)
+    entry = access.scanned(addr)
     if entry is not None:  # the scanned path: its file name may carry an extension
         location = objects.key_url(str(entry["details"]["path"]))
         catalog_format = entry["details"].get("format") or None

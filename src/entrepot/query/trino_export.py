@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING, Any
 from entrepot.errors import EntrepotError, ExitCode
 
 if TYPE_CHECKING:
-    from entrepot.service import Service
+    from entrepot.services.connections import DepotAccess
     from entrepot.store.reader import ResourceRow
 
 ENV_PREFIX = "ENTREPOT"
@@ -118,22 +118,23 @@ class TrinoExport:
 
 
 def plan(
-    svc: Service,
+    access: DepotAccess,
     names: Sequence[str] = (),
     directory: Path | str = "etc/catalog",
     env_file: Path | str | None = None,
 ) -> TrinoExport:
-    """Render the catalogs of `names` (default: every depot, everyone's), writing nothing."""
+    """Render the catalogs of `names` (default: every depot the actor may export), writing
+    nothing."""
     directory = Path(directory)
     target = Path(env_file) if env_file is not None else default_env_file(directory)
-    every = svc.list_resources(rtype="depot", all_owners=True, details=True)
+    every = access.usable()
     by_name = {row.name: row for row in every}
-    # An unknown name goes through svc.depot for its error (with the nearest name).
-    rows = [by_name.get(n) or svc.depot(n) for n in dict.fromkeys(names)] if names else every
+    # A name not usable goes through access.depot for its error (not found, or refused).
+    rows = [by_name.get(n) or access.depot(n) for n in dict.fromkeys(names)] if names else every
     _refuse_clashing_prefixes([row.name for row in every])
     result = TrinoExport(directory, target, complete=not names)
     for row in sorted(rows, key=lambda r: r.name):
-        outcome = _render(svc, row, directory)
+        outcome = _render(access, row, directory)
         if isinstance(outcome, Catalog):
             result.catalogs.append(outcome)
         else:
@@ -144,11 +145,11 @@ def plan(
     return result
 
 
-def _render(svc: Service, row: ResourceRow, directory: Path) -> Catalog | Skipped:
+def _render(access: DepotAccess, row: ResourceRow, directory: Path) -> Catalog | Skipped:
     from entrepot.connectors import get_connector
     from entrepot.connectors.base import Connector, MissingCredential, StepFailed
     from entrepot.resources.depot_types import connection_config
-    from entrepot.service import MissingCredentialError
+    from entrepot.services.connections import MissingCredentialError
 
     depot_type, _ = connection_config(row.manifest or {})
     source_type = depot_type.name
@@ -157,7 +158,7 @@ def _render(svc: Service, row: ResourceRow, directory: Path) -> Catalog | Skippe
         return Skipped(row.name, source_type, f"no Trino rendering for depot type '{source_type}'")
     prefix = env_prefix(row.name)
     try:
-        conn = svc.resolve_connection(row, "r", purpose=PURPOSE)
+        conn = access.connection(row, "r", purpose=PURPOSE)
         properties = connector.trino(conn, prefix)
         env = connector.trino_env(conn, prefix)
     except NotImplementedError as exc:
@@ -337,7 +338,7 @@ def write(result: TrinoExport) -> None:
 
 
 def export_trino(
-    svc: Service,
+    access: DepotAccess,
     names: Sequence[str] = (),
     directory: Path | str = "etc/catalog",
     env_file: Path | str | None = None,
@@ -345,7 +346,7 @@ def export_trino(
     dry_run: bool = False,
 ) -> TrinoExport:
     """Plan, then (unless `dry_run`) write the catalogs and the env file."""
-    result = plan(svc, names, directory, env_file)
+    result = plan(access, names, directory, env_file)
     if not dry_run:
         write(result)
     return result

@@ -22,8 +22,9 @@ from entrepot.store import now
 from entrepot.store.tables import workflow_run
 
 if TYPE_CHECKING:
-    from entrepot.service import Service
+    from entrepot.services.connections import DepotAccess
     from entrepot.store.reader import ResourceRow
+    from entrepot.store.store import Store
 
 Progress = Callable[[str, int, int], None]  # (what, steps done, steps in all)
 SCANNER_STEPS = ("resolve", "extract", "commit")
@@ -107,15 +108,21 @@ def job_order(spec: WorkflowSpec) -> list[Any]:
 
 class WorkflowRunner:
     def __init__(
-        self, service: Service, *, force_deletes: bool = False, progress: Progress | None = None
+        self,
+        access: DepotAccess,
+        store: Store,
+        *,
+        force_deletes: bool = False,
+        progress: Progress | None = None,
     ) -> None:
-        self.service = service
+        self.access = access  # the depots, their credentials (authorized, audited)
+        self.store = store  # the catalog and the run records are written here
         self.force_deletes = force_deletes
         self.progress = progress or (lambda what, done, total: None)
 
     def run(self, row: ResourceRow) -> RunRecord:
         spec = WorkflowSpec.model_validate((row.manifest or {})["workflow"])
-        store = self.service.store
+        store = self.store
         started = now()
         with store.transaction() as conn:
             result = conn.execute(
@@ -196,16 +203,13 @@ class WorkflowRunner:
         config = stack.sourceConfig.config if stack.sourceConfig else None
         name = depot_name(stack.depot)
         self.progress(f"{job.name}: resolving depot {name}", base, total)
-        rows = self.service.list_resources(rtype="depot", name=name, all_owners=True, details=True)
-        if not rows:
-            raise EntrepotError(f"depot '{name}' does not exist (deleted since the apply?)")
-        depot = rows[0]
+        depot = self.access.depot(name)  # deleted since the apply: NotFound; not ours: Forbidden
         from entrepot.connectors import get_connector
 
         connector = get_connector(depot.source_type or "")
         if connector is None:
             raise ScanFailed(f"no connector serves depot type '{depot.source_type}' yet")
-        conn = self.service.resolve_connection(depot, "r", f"scan by workflow {record.workflow}")
+        conn = self.access.connection(depot, "r", f"scan by workflow {record.workflow}")
         filters = ScanFilters(
             databases=Pattern.of(config.databaseFilterPattern if config else None),
             schemas=Pattern.of(config.schemaFilterPattern if config else None),
@@ -220,8 +224,8 @@ class WorkflowRunner:
             threshold=config.markDeletedThreshold if config else 0.5,
             force=self.force_deletes,
         )
-        with self.service.store.engine.connect() as db:
-            since = stored_signature(db, source) if self.service.store.exists else None
+        with self.store.engine.connect() as db:
+            since = stored_signature(db, source) if self.store.exists else None
         self.progress(f"{job.name}: extracting metadata from {name}", base + 1, total)
         started = time.perf_counter()
         timeout = config.statementTimeout if config else 300.0
@@ -250,7 +254,7 @@ class WorkflowRunner:
         self.progress(f"{job.name}: committing {len(scan.datasets)} datasets", base + 2, total)
         if scan.signature:
             scan.signature += _options_marker(options)
-        with self.service.store.transaction() as db:
+        with self.store.transaction() as db:
             if scan.unchanged:
                 merged = merge_unchanged(
                     db,
@@ -297,7 +301,7 @@ class WorkflowRunner:
         return counts
 
     def _save(self, record: RunRecord) -> None:
-        with self.service.store.transaction() as conn:
+        with self.store.transaction() as conn:
             conn.execute(
                 update(workflow_run)
                 .where(workflow_run.c.id == record.id)

@@ -9,7 +9,7 @@ is the embedded default; PostgreSQL is for servers. It imports `entrepot.errors`
 `entrepot.config`.
 """
 
-SCHEMA_HEAD = "0003"  # the newest migration; the reader checks it without importing Alembic
+SCHEMA_HEAD = "0004"  # the newest migration; the reader checks it without importing Alembic
 
 
 def now() -> str:

@@ -14,10 +14,13 @@ import json
 import sqlite3
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from entrepot.config import Settings
 from entrepot.store import SCHEMA_HEAD
+
+if TYPE_CHECKING:
+    from entrepot.access.decide import Visibility
 
 RESOURCE_COLUMNS = ", ".join(
     f"r.{column}"
@@ -238,7 +241,10 @@ def list_resources(
     name: str | None = None,
     owner: str | None = None,
     workspace: str | None = None,
+    visible: Visibility | None = None,
 ) -> list[ResourceRow]:
+    """Resources matching the filters, and only those `visible` lets the actor see: the access
+    rules are a WHERE clause here, never a filter over rows fetched for nothing."""
     where, params = [], {}
     for column, value in (("type", rtype), ("name", name), ("owner", owner)):
         if value is not None:
@@ -248,6 +254,16 @@ def list_resources(
         # Instance-level kinds have no workspace; a workspace filter only narrows workflows.
         where.append("(r.workspace = :workspace OR r.workspace = '')")
         params["workspace"] = workspace
+    if visible is not None:
+        if visible.owner is not None:
+            where.append("r.owner = :visible_owner")
+            params["visible_owner"] = visible.owner
+        if visible.layer is not None:
+            where.append("r.layer = :visible_layer")
+            params["visible_layer"] = visible.layer
+        for i, pattern in enumerate(visible.hidden_names):
+            where.append(f"r.name NOT LIKE :hidden{i} ESCAPE '\\'")
+            params[f"hidden{i}"] = pattern
     sql = (
         f"SELECT {RESOURCE_COLUMNS}, dc.summary AS connection, "
         "CASE WHEN r.type = 'workflow' THEN (SELECT w.status FROM workflow_run w "
@@ -419,3 +435,56 @@ def workflow_runs(reader: Reader, name: str, workspace: str, limit: int) -> list
         row["nodes"] = json.loads(row["nodes"] or "[]")
         out.append(RunRow(**row))
     return out
+
+
+# --- identity -------------------------------------------------------------------------------
+
+
+def users(reader: Reader, names: list[str] | None = None) -> dict[str, list[str]]:
+    """name -> stored tags (the implicit `users:id:NAME` and `roles:id:user` not included)."""
+    if names is None:
+        rows = reader.query("SELECT name, tags FROM user_account ORDER BY name")
+    else:
+        rows = []
+        for chunk in _chunks(sorted(set(names))):
+            in_names, params = _in_clause("n", chunk)
+            rows += reader.query(
+                f"SELECT name, tags FROM user_account WHERE name IN ({in_names})", params
+            )
+    return {row["name"]: json.loads(row["tags"] or "[]") for row in rows}
+
+
+def has_users(reader: Reader) -> bool:
+    return bool(reader.query("SELECT 1 AS one FROM user_account LIMIT 1"))
+
+
+def usecase_grants(reader: Reader) -> list[tuple[str, str]]:
+    """(use case id, tag) of every stored grant."""
+    rows = reader.query("SELECT usecase, tag FROM usecase_grant ORDER BY usecase, tag")
+    return [(row["usecase"], row["tag"]) for row in rows]
+
+
+def policies(reader: Reader) -> list[tuple[str, dict[str, Any]]]:
+    """(name, stored manifest) of every policy resource."""
+    rows = reader.query("SELECT name, manifest FROM resource WHERE type = 'policy' ORDER BY name")
+    return [(row["name"], json.loads(row["manifest"])) for row in rows]
+
+
+def resources_named(
+    reader: Reader, rtype: str, names: list[str], workspace: str = ""
+) -> dict[str, ResourceRow]:
+    """Point lookups by name (one query a chunk), with their stored manifests."""
+    found: dict[str, ResourceRow] = {}
+    for chunk in _chunks(sorted(set(names))):
+        in_names, params = _in_clause("n", chunk)
+        rows = reader.query(
+            f"SELECT {RESOURCE_COLUMNS}, r.manifest FROM resource r WHERE r.type = :t "
+            f"AND r.workspace = :ws AND r.name IN ({in_names})",
+            {**params, "t": rtype, "ws": workspace},
+        )
+        for row in rows:
+            manifest = json.loads(row.pop("manifest"))
+            record = ResourceRow.from_row(row)
+            record.manifest = manifest
+            found[record.name] = record
+    return found

@@ -25,6 +25,8 @@ from entrepot.store.tables import (
     resource_ref,
     secret_material,
     store_setting,
+    usecase_grant,
+    user_account,
 )
 
 FINGERPRINT_KEY_SETTING = "fingerprint_data_key_id"
@@ -410,6 +412,63 @@ class Store:
                 insert(audit_event), [{**audit, "detail": f"{len(rows)} data keys re-wrapped"}]
             )
         return len(rows)
+
+    # --- identity ---------------------------------------------------------------------------
+
+    def put_user(
+        self, name: str, tags: list[str], actor: str, audit: list[dict[str, Any]], *, new: bool
+    ) -> None:
+        """Create a user (refused if it exists) or replace its tags, with its audit events."""
+        stamp = now()
+        with self.transaction() as conn:
+            if new:
+                try:
+                    conn.execute(
+                        insert(user_account).values(
+                            name=name,
+                            tags=json.dumps(tags),
+                            created_at=stamp,
+                            created_by=actor,
+                            updated_at=stamp,
+                        )
+                    )
+                except IntegrityError:
+                    raise ConflictError(
+                        f"user '{name}' already exists", hint=f"entrepot user get {name}"
+                    ) from None
+            else:
+                result = conn.execute(
+                    update(user_account)
+                    .where(user_account.c.name == name)
+                    .values(tags=json.dumps(tags), updated_at=stamp)
+                )
+                if result.rowcount != 1:
+                    raise ConflictError(f"user '{name}' was deleted meanwhile", hint="try again")
+            conn.execute(insert(audit_event), audit)
+
+    def delete_user(self, name: str, audit: list[dict[str, Any]]) -> None:
+        with self.transaction() as conn:
+            conn.execute(delete(user_account).where(user_account.c.name == name))
+            conn.execute(insert(audit_event), audit)
+
+    def set_grant(
+        self, usecase: str, tag: str, actor: str, granted: bool, audit: list[dict[str, Any]]
+    ) -> bool:
+        """Grant or revoke; False when it was so already (the audit event is written anyway)."""
+        with self.transaction() as conn:
+            if granted:
+                statement = self._insert(usecase_grant).values(
+                    usecase=usecase, tag=tag, granted_at=now(), granted_by=actor
+                )
+                result = conn.execute(statement.on_conflict_do_nothing())
+            else:
+                result = conn.execute(
+                    delete(usecase_grant)
+                    .where(usecase_grant.c.usecase == usecase)
+                    .where(usecase_grant.c.tag == tag)
+                )
+            conn.execute(insert(audit_event), audit)
+            return bool(result.rowcount)
 
     def audit_events(self, limit: int = 100) -> list[dict[str, Any]]:
         self.migrate()

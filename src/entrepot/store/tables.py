@@ -211,3 +211,28 @@ store_setting = Table(
     Column("key", String(64), primary_key=True),
     Column("value", Text, nullable=False),
 )
+
+# --- Identity: users and the use cases granted to tags (access/) ---------------------------
+
+# A user and the tags they carry beyond the two every user has (`users:id:NAME`,
+# `roles:id:user`, added when read).
+user_account = Table(
+    "user_account",
+    metadata,
+    Column("name", String(128), primary_key=True),
+    Column("tags", Text, nullable=False),  # JSON list
+    Column("created_at", String(32), nullable=False),
+    Column("created_by", String(128), nullable=False),
+    Column("updated_at", String(32), nullable=False),
+)
+
+# Which tag holds which use case. A new store starts with the roles' defaults
+# (access/usecases.DEFAULT_GRANTS, seeded by migration 0004); `usecase grant|revoke` edits it.
+usecase_grant = Table(
+    "usecase_grant",
+    metadata,
+    Column("usecase", String(96), primary_key=True),
+    Column("tag", String(192), primary_key=True),
+    Column("granted_at", String(32), nullable=False),
+    Column("granted_by", String(128), nullable=False),
+)
