@@ -621,7 +621,7 @@ class Service:
         """
         from concurrent.futures import ThreadPoolExecutor
 
-        from entrepot.connectors import get_connector
+        from entrepot.connectors import capabilities, get_connector
         from entrepot.connectors.base import run_check, unsupported
         from entrepot.store import now
 
@@ -642,7 +642,7 @@ class Service:
         runs: list[tuple[int, Any, ResolvedConnection]] = []
         for row in rows:
             connector = get_connector(row.source_type or "")
-            if connector is None:
+            if connector is None or not capabilities(row.source_type or "").check:
                 results.append(unsupported(row.name, row.source_type or "?", acl))
                 continue
             try:
