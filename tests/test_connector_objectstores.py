@@ -511,6 +511,33 @@ def test_gcs_rw_writes_and_deletes_a_probe(
     assert gcs_names(gcs) == set(GCS_OBJECTS)  # the probe is gone
 
 
+def test_gcs_depot_is_active_yet_query_refuses_it_with_the_declared_reason(
+    home: Path, tmp_path: Path, gcs: GCSServer, exports: str
+) -> None:
+    """DuckDB reads GCS with HMAC keys, not the service-account key a gcs depot holds, and the
+    gcs connector declares no DuckDB capability: `entrepot query` says so, for the table and
+    the path spellings alike, before the depot's secret is decrypted. The depot itself is
+    valid and its check passes."""
+    applied = run_cli("apply", "-f", str(gcs_manifests(tmp_path, gcs)))
+    assert "verifying exports...active (ok " in applied.stdout, applied.output
+    for sql in (
+        "SELECT * FROM exports.exports.b",
+        "SELECT * FROM read_csv('dataos://exports:exports/2024/a.csv')",
+    ):
+        result = run_cli("query", sql)
+        assert result.exit_code == 3, result.output
+        assert result.stdout == ""
+        assert (
+            "depot 'exports' is of type gcs, which the embedded engine cannot query: DuckDB "
+            "reads GCS with HMAC keys, not the service-account JSON key a gcs depot holds"
+        ) in result.stderr
+        assert "hint: supported: postgresql, mysql, abfss, wasbs, s3, file" in result.stderr
+    audit = run_cli("admin", "audit", "-n", "100", "--output", "json")
+    purposes = {(e["resource_name"], e["purpose"]) for e in json.loads(audit.stdout)}
+    assert ("exports-r", "verify after apply of depot exports") in purposes
+    assert ("exports-r", "query of depot exports") not in purposes
+
+
 # --- local files --------------------------------------------------------------------------------
 
 

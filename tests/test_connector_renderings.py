@@ -42,13 +42,26 @@ def test_every_served_type_has_a_sample() -> None:
 
 @pytest.mark.parametrize("source_type", sorted(CONNECTIONS))
 def test_duckdb_and_spark_renderings(source_type: str) -> None:
+    """Each rendering has the shape the connector's declared storage promises its consumer:
+    a database is attached by DuckDB's scanner and read by Spark over JDBC (`url`); objects
+    are files under a `path`, for both."""
     connector = get_connector(source_type)
     assert connector is not None
+    declared = connector.capabilities
     conn = resolved(source_type)
-    duck = connector.duckdb(conn)
-    assert duck["type"] in ("postgres", "mysql", "azure", "s3", "gcs", "file")
     spark = connector.spark(conn)
-    assert "url" in spark or "path" in spark
+    if declared.storage == "relational":
+        assert spark["url"].startswith("jdbc:") and "path" not in spark
+    else:
+        assert declared.storage == "objects" and "url" not in spark
+        assert spark["path"]
+    if declared.duckdb is None:
+        with pytest.raises(NotImplementedError):
+            connector.duckdb(conn)
+    else:
+        duck = connector.duckdb(conn)
+        assert duck["type"] in ("postgres", "mysql", "azure", "s3", "file")
+        assert ("path" in duck) == (declared.storage == "objects")
     assert SECRET not in repr(conn)
 
 

@@ -344,8 +344,12 @@ depot:
     )
     with pytest.raises(EntrepotError) as info:
         entrepot.spark.read(spark, "dataos://snow:public/orders")
-    assert "type 'snowflake', which Spark reads do not support yet" in str(info.value)
-    assert "supported types: postgresql, mysql, abfss" in info.value.render()
+    assert str(info.value) == (
+        "depot 'snow' is of type 'snowflake', which Spark reads do not support: no connector "
+        "serves depot type 'snowflake' yet"
+    )
+    # The types whose connectors declare Spark reads, in the registry's order.
+    assert "supported types: postgresql, mysql, abfss, wasbs, s3, gcs, file" in info.value.render()
     assert decryptions() == []
 
 

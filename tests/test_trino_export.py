@@ -285,11 +285,28 @@ def test_decryption_is_audited(depots: Path) -> None:
     assert ("warehouse-r", "trino export") not in purposes  # skipped before any decryption
 
 
-def test_unsupported_depots_are_skipped_with_a_reason(depots: Path) -> None:
+def test_unsupported_depots_are_skipped_with_a_reason(depots: Path, tmp_path: Path) -> None:
+    folder = tmp_path / "files"
+    folder.mkdir()
+    local = "name: local\nversion: v2alpha\ntype: depot\ndepot:\n  type: file\n"
+    local += f'  file: {{path: "{folder}"}}\n'
+    applied = run_cli("apply", "-f", str(write(tmp_path / "local.yml", local)), "--no-verify")
+    assert applied.exit_code == 0, applied.output
     result = export(depots)
     assert result.exit_code == 0, result.output
     lines = result.stdout.splitlines()
-    assert "skipped warehouse (snowflake): no Trino rendering for depot type 'snowflake'" in lines
+    # The reason is the connector's declaration; the list, the types that declare Trino.
+    exporting = "(Trino catalogs: postgresql, mysql, abfss, wasbs, s3, gcs)"
+    assert (
+        "skipped warehouse (snowflake): no Trino rendering for depot type 'snowflake': no "
+        f"connector serves depot type 'snowflake' yet {exporting}"
+    ) in lines
+    assert (
+        "skipped local (file): no Trino rendering for depot type 'file': Trino reads a local "
+        "folder only from a mount shared by all its nodes, which entrepot does not render yet "
+        f"{exporting}"
+    ) in lines
+    assert not (depots / "local.properties").exists()
     [emulated] = [line for line in lines if line.startswith("skipped emulated (abfss): ")]
     assert "http://127.0.0.1:10000/devstoreaccount1" in emulated and "Azurite" in emulated
     assert not (depots / "warehouse.properties").exists()

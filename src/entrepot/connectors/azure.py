@@ -12,6 +12,7 @@ from typing import Any, ClassVar
 from urllib.parse import urlsplit
 
 from entrepot.connectors.base import ResolvedConnection, StepFailed
+from entrepot.connectors.capabilities import Capabilities, DuckDBSupport
 from entrepot.connectors.objectstore import (
     Objects,
     ObjectStoreConnector,
@@ -45,6 +46,16 @@ class AzureConnector(ObjectStoreConnector):
     source_types: ClassVar[tuple[str, ...]] = ("abfss", "wasbs")
     container_word = "container"
     label = "Azure Blob Storage"
+    # Trino: per depot, an `endpoint` other than https://<account>.blob|dfs.<suffix> (Azurite,
+    # private endpoints) is still skipped, with its reason, by the rendering itself.
+    capabilities = Capabilities(
+        storage="objects",
+        check=True,
+        scan=True,
+        duckdb=DuckDBSupport(extension="azure"),
+        spark=True,
+        trino=True,
+    )
 
     def endpoint(self, conn: ResolvedConnection) -> str:
         return blob_endpoint(conn)

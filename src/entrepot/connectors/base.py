@@ -15,6 +15,8 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
+from entrepot.connectors import capabilities, types_with
+from entrepot.connectors.capabilities import Capabilities
 from entrepot.resources.depot_types import Block
 from entrepot.secrets.redact import redactor
 
@@ -261,10 +263,12 @@ class _Stop(Exception):
 
 
 class Connector:
-    """Base class: subclasses declare `source_types`, `steps` and implement `check`."""
+    """Base class: subclasses declare `source_types` and `capabilities`, define `steps` and
+    implement `check`, `scan` and the renderings their `capabilities` promise."""
 
     source_types: ClassVar[tuple[str, ...]] = ()
     label: ClassVar[str] = ""
+    capabilities: ClassVar[Capabilities]
 
     def steps(self, conn: ResolvedConnection) -> list[tuple[str, str]]:
         raise NotImplementedError
@@ -332,13 +336,14 @@ def run_check(
 
 
 def unsupported(depot: str, source_type: str, acl: str) -> CheckResult:
+    """The check of a depot whose type declares no check: one failed step saying why."""
     step = StepResult(
         "connector",
         "find a connector",
         FAILED,
-        reason=f"no connector serves depot type '{source_type}' yet; the depot is stored and "
+        reason=f"{capabilities(source_type).why_not('check')}; the depot is stored and "
         "valid, but cannot be verified",
-        hint="connectors today: abfss, file, gcs, mysql, postgresql, s3, wasbs",
+        hint=f"connectors today: {', '.join(types_with('check'))}",
         code="unsupported",
     )
     return CheckResult(depot, source_type, acl, [step], 0.0, unsupported=True)

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from entrepot.connectors.base import CheckContext, Connector, ResolvedConnection, StepFailed
+from entrepot.connectors.capabilities import Capabilities, DuckDBSupport
 from entrepot.resources.depot_types import FileBlock
 
 DATA_SUFFIXES = (".parquet", ".csv", ".json", ".jsonl", ".ndjson", ".tsv", ".gz", ".zst")
@@ -23,6 +24,18 @@ def root(conn: ResolvedConnection) -> Path:
 class FileConnector(Connector):
     source_types: ClassVar[tuple[str, ...]] = ("file",)
     label = "local files"
+    capabilities = Capabilities(
+        storage="objects",
+        check=True,
+        scan=True,
+        duckdb=DuckDBSupport(extension=None),  # DuckDB reads local files itself
+        spark=True,
+        trino=False,
+        reasons={
+            "trino": "Trino reads a local folder only from a mount shared by all its nodes, "
+            "which entrepot does not render yet",
+        },
+    )
 
     def steps(self, conn: ResolvedConnection) -> list[tuple[str, str]]:
         steps = [

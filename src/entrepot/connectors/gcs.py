@@ -11,6 +11,7 @@ import json
 from typing import Any, ClassVar
 
 from entrepot.connectors.base import ResolvedConnection, StepFailed
+from entrepot.connectors.capabilities import Capabilities
 from entrepot.connectors.objectstore import (
     Objects,
     ObjectStoreConnector,
@@ -47,6 +48,18 @@ def service_account(conn: ResolvedConnection) -> dict[str, Any] | None:
 class GcsConnector(ObjectStoreConnector):
     source_types: ClassVar[tuple[str, ...]] = ("gcs",)
     label = "Google Cloud Storage"
+    capabilities = Capabilities(
+        storage="objects",
+        check=True,
+        scan=True,
+        duckdb=None,
+        spark=True,
+        trino=True,
+        reasons={
+            "duckdb": "DuckDB reads GCS with HMAC keys, not the service-account JSON key a "
+            "gcs depot holds",
+        },
+    )
 
     def endpoint(self, conn: ResolvedConnection) -> str:
         return (_config(conn).endpoint or DEFAULT_ENDPOINT).rstrip("/")
@@ -173,10 +186,6 @@ class GcsConnector(ObjectStoreConnector):
         if info is None:
             return {}
         return {f"{env_prefix}_JSON_KEY": json.dumps(info, separators=(",", ":"))}
-
-    def duckdb(self, conn: ResolvedConnection) -> dict[str, Any]:
-        cfg = _config(conn)
-        return {"type": "gcs", "secret": {}, "path": f"gs://{cfg.bucket}/{prefix_of(conn)}"}
 
     def spark(self, conn: ResolvedConnection) -> dict[str, str]:
         """The GCS connector for Hadoop: the service account's key inline (email, key id,

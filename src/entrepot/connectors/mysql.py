@@ -20,6 +20,7 @@ from entrepot.connectors.base import (
     ScanFailed,
     StepFailed,
 )
+from entrepot.connectors.capabilities import Capabilities, DuckDBSupport
 from entrepot.resources.depot_types import MysqlBlock
 
 SYSTEM_SCHEMAS = ("information_schema", "mysql", "performance_schema", "sys")
@@ -97,6 +98,14 @@ def connect(
 class MysqlConnector(Connector):
     source_types: ClassVar[tuple[str, ...]] = ("mysql",)
     label = "MySQL"
+    capabilities = Capabilities(
+        storage="relational",
+        check=True,
+        scan=True,
+        duckdb=DuckDBSupport(extension="mysql"),
+        spark=True,
+        trino=True,
+    )
 
     def steps(self, conn: ResolvedConnection) -> list[tuple[str, str]]:
         cfg = _config(conn)

@@ -24,6 +24,7 @@ from entrepot.connectors.base import (
     ScanFailed,
     StepFailed,
 )
+from entrepot.connectors.capabilities import Capabilities, DuckDBSupport
 from entrepot.resources.depot_types import PostgresqlBlock
 
 if TYPE_CHECKING:
@@ -88,6 +89,14 @@ def connect(
 class PostgresConnector(Connector):
     source_types: ClassVar[tuple[str, ...]] = ("postgresql",)
     label = "PostgreSQL"
+    capabilities = Capabilities(
+        storage="relational",
+        check=True,
+        scan=True,
+        duckdb=DuckDBSupport(extension="postgres"),
+        spark=True,
+        trino=True,
+    )
 
     def steps(self, conn: ResolvedConnection) -> list[tuple[str, str]]:
         cfg = _config(conn)

@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any, ClassVar
 
 from entrepot.connectors.base import ResolvedConnection, StepFailed
+from entrepot.connectors.capabilities import Capabilities, DuckDBSupport
 from entrepot.connectors.objectstore import (
     Objects,
     ObjectStoreConnector,
@@ -41,6 +42,14 @@ def endpoint_url(conn: ResolvedConnection) -> str:
 class S3Connector(ObjectStoreConnector):
     source_types: ClassVar[tuple[str, ...]] = ("s3",)
     label = "Amazon S3"
+    capabilities = Capabilities(
+        storage="objects",
+        check=True,
+        scan=True,
+        duckdb=DuckDBSupport(extension="httpfs"),
+        spark=True,
+        trino=True,
+    )
 
     def endpoint(self, conn: ResolvedConnection) -> str:
         return endpoint_url(conn)

@@ -43,15 +43,14 @@ if TYPE_CHECKING:
 
 DUCKDB_VERSION = "1.5.5"
 # DuckDB extension -> the PyPI wheel's package and the file inside it (the file name decides
-# the entry point, so the scanners load as `*_scanner`).
+# the entry point, so the scanners load as `*_scanner`). Which source needs which extension is
+# its connector's declaration (`Capabilities.duckdb`).
 EXTENSIONS = {
     "postgres": ("duckdb_extension_postgres_scanner", "postgres_scanner"),
     "mysql": ("duckdb_extension_mysql_scanner", "mysql_scanner"),
     "azure": ("duckdb_extension_azure", "azure"),
     "httpfs": ("duckdb_extension_httpfs", "httpfs"),
 }
-RELATIONAL = {"postgresql": "postgres", "mysql": "mysql"}
-OBJECT_STORES = {"abfss": "azure", "wasbs": "azure", "s3": "httpfs", "gcs": "httpfs", "file": ""}
 RESERVED_CATALOGS = {"memory", "system", "temp", "main"}
 READERS = {
     "parquet": "read_parquet({path}, hive_partitioning = true, union_by_name = true)",
@@ -257,10 +256,11 @@ class Engine:
             if not value.startswith("dataos://"):
                 return None
             from entrepot.catalog.model import Address
+            from entrepot.connectors import capabilities
 
             address = Address.parse(value)
             row = self._row(address.depot)
-            if (row.source_type or "") not in OBJECT_STORES:
+            if capabilities(row.source_type or "").storage != "objects":
                 raise EntrepotError(
                     f"'{value}': a path inside a depot works for object storage only",
                     hint="name a relational depot's tables as depot.schema.table",
@@ -409,19 +409,20 @@ class Engine:
         return con
 
     def _attach(self, con: duckdb.DuckDBPyConnection, name: str, loaded: set[str]) -> Depot:
-        from entrepot.connectors import get_connector
+        from entrepot.connectors import capabilities, get_connector, types_with
         from entrepot.connectors.base import MissingCredential
 
         row = self._row(name)
         source_type = row.source_type or ""
         connector = get_connector(source_type)
-        extension = RELATIONAL.get(source_type, OBJECT_STORES.get(source_type))
-        if connector is None or extension is None:
+        declared = capabilities(source_type)
+        if connector is None or declared.duckdb is None:
             raise EntrepotError(
                 f"depot '{name}' is of type {source_type or '?'}, which the embedded engine "
-                "cannot query yet",
-                hint="supported: postgresql, mysql, abfss, wasbs, s3, file",
+                f"cannot query: {declared.why_not('duckdb')}",
+                hint=f"supported: {', '.join(types_with('duckdb'))}",
             )
+        extension = declared.duckdb.extension
         if name in RESERVED_CATALOGS:
             raise EntrepotError(
                 f"depot '{name}' has the name of one of DuckDB's own catalogs",
@@ -460,7 +461,7 @@ class Engine:
             loaded.add(extension)
         secret_name = sqltext.quote_ident(f"entrepot_{name}")
         catalog = sqltext.quote_ident(name)
-        if source_type in RELATIONAL:
+        if declared.storage == "relational":
             con.execute(_create_secret(secret_name, rendering["type"], rendering["secret"]))
             options = f"TYPE {rendering['type']}, SECRET {secret_name}"
             if not writable:

@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from entrepot.catalog.model import Address
+from entrepot.connectors import capabilities, types_with
 from entrepot.errors import EntrepotError, NotFoundError
 from entrepot.query.locate import ObjectRoot
 from entrepot.secrets.redact import redactor
@@ -33,8 +34,6 @@ if TYPE_CHECKING:
     from entrepot.connectors.base import ResolvedConnection
     from entrepot.services.connections import DepotAccess
 
-RELATIONAL = ("postgresql", "mysql")
-OBJECT_STORES = ("abfss", "wasbs", "s3", "gcs", "file")
 FORMATS = ("parquet", "csv", "json", "orc", "avro", "text")
 # Catalog column types a partition column may have (PostgreSQL and MySQL spellings).
 INTEGER_TYPES = frozenset(
@@ -114,15 +113,15 @@ def read(
         row = access.depot(addr.depot)
         access.ensure_dataset(str(addr))
         source_type = row.source_type or ""
-        if source_type not in RELATIONAL + OBJECT_STORES:
-            served = ", ".join(RELATIONAL + OBJECT_STORES)
+        declared = capabilities(source_type)
+        if not declared.spark:
             raise EntrepotError(
                 f"depot '{addr.depot}' is of type '{source_type}', which Spark reads do not "
-                "support yet",
-                hint=f"supported types: {served}",
+                f"support: {declared.why_not('spark')}",
+                hint=f"supported types: {', '.join(types_with('spark'))}",
             )
         conn = _resolve(access, row, addr)
-        if source_type in RELATIONAL:
+        if declared.storage == "relational":
             if format is not None:
                 raise EntrepotError(
                     f"format= applies to object-store depots; '{addr.depot}' is {source_type}",
@@ -160,7 +159,7 @@ def _rendering(conn: ResolvedConnection, addr: Address) -> dict[str, str]:
     from entrepot.connectors.base import MissingCredential
 
     connector = get_connector(conn.source_type)
-    if connector is None:  # pragma: no cover - the type list above follows MODULES
+    if connector is None:  # pragma: no cover - read() let declared Spark types through only
         raise EntrepotError(f"no connector for depot type '{conn.source_type}'")
     try:
         return connector.spark(conn)
@@ -371,7 +370,7 @@ def _spark_error(exc: Exception, addr: Address, conn: ResolvedConnection | None)
         hint = f"the session lacks the filesystem: add {FILESYSTEM_JARS[source_type]} to spark.jars"
     elif "authentication failed" in everything or "access denied" in everything:
         hint = f"check the depot's credentials: entrepot check depot {addr.depot}"
-    elif "connection" in everything and source_type in RELATIONAL:
+    elif "connection" in everything and capabilities(source_type).storage == "relational":
         hint = f"check the depot's connection: entrepot check depot {addr.depot}"
     return SparkReadError(f"spark could not read '{addr}': {summary[:600]}", hint=hint)
 

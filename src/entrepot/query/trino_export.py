@@ -12,9 +12,9 @@ Every file is written to a temporary file in the same folder and renamed over th
 a reader never sees half a file and re-running replaces cleanly. Exporting every depot rewrites
 the env file; exporting some keeps the other depots' lines.
 
-Depot types without a Trino rendering (and depots Trino cannot reach, such as an Azurite
-endpoint) are skipped, each with its reason; skipping decrypts nothing when the type alone
-decides.
+Depot types whose connector declares no Trino capability (and depots Trino cannot reach, such
+as an Azurite endpoint) are skipped, each with its reason; skipping decrypts nothing when the
+type alone decides.
 """
 
 from __future__ import annotations
@@ -146,16 +146,22 @@ def plan(
 
 
 def _render(access: DepotAccess, row: ResourceRow, directory: Path) -> Catalog | Skipped:
-    from entrepot.connectors import get_connector
-    from entrepot.connectors.base import Connector, MissingCredential, StepFailed
+    from entrepot.connectors import capabilities, get_connector, types_with
+    from entrepot.connectors.base import MissingCredential, StepFailed
     from entrepot.resources.depot_types import connection_config
     from entrepot.services.connections import MissingCredentialError
 
     depot_type, _ = connection_config(row.manifest or {})
     source_type = depot_type.name
+    declared = capabilities(source_type)
     connector = get_connector(source_type)
-    if connector is None or type(connector).trino is Connector.trino:
-        return Skipped(row.name, source_type, f"no Trino rendering for depot type '{source_type}'")
+    if connector is None or not declared.trino:
+        return Skipped(
+            row.name,
+            source_type,
+            f"no Trino rendering for depot type '{source_type}': {declared.why_not('trino')} "
+            f"(Trino catalogs: {', '.join(types_with('trino'))})",
+        )
     prefix = env_prefix(row.name)
     try:
         conn = access.connection(row, "r", purpose=PURPOSE)

@@ -204,11 +204,14 @@ class WorkflowRunner:
         name = depot_name(stack.depot)
         self.progress(f"{job.name}: resolving depot {name}", base, total)
         depot = self.access.depot(name)  # deleted since the apply: NotFound; not ours: Forbidden
-        from entrepot.connectors import get_connector
+        from entrepot.connectors import capabilities, get_connector, types_with
 
         connector = get_connector(depot.source_type or "")
-        if connector is None:
-            raise ScanFailed(f"no connector serves depot type '{depot.source_type}' yet")
+        declared = capabilities(depot.source_type or "")
+        if connector is None or not declared.scan:
+            raise ScanFailed(
+                declared.why_not("scan"), f"scanners today: {', '.join(types_with('scan'))}"
+            )
         conn = self.access.connection(depot, "r", f"scan by workflow {record.workflow}")
         filters = ScanFilters(
             databases=Pattern.of(config.databaseFilterPattern if config else None),

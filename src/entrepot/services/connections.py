@@ -326,7 +326,7 @@ def check_depots(
     """
     from concurrent.futures import ThreadPoolExecutor
 
-    from entrepot.connectors import get_connector
+    from entrepot.connectors import capabilities, get_connector
     from entrepot.connectors.base import run_check, unsupported
     from entrepot.services.resources import list_resources
     from entrepot.store import now
@@ -352,7 +352,7 @@ def check_depots(
     runs: list[tuple[int, Any, ResolvedConnection]] = []
     for row in rows:
         connector = get_connector(row.source_type or "")
-        if connector is None:
+        if connector is None or not capabilities(row.source_type or "").check:
             results.append(unsupported(row.name, row.source_type or "?", acl))
             continue
         try:
