@@ -31,6 +31,8 @@ from pydantic_core import PydanticCustomError
 
 from entrepot.access.policy import ADDRESS_PREDICATES, PATH_PREDICATES, Rule
 from entrepot.errors import StoreError
+from entrepot.manifest.loader import format_path
+from entrepot.manifest.validate import describe
 from entrepot.resources.base import Flag, ResourceMeta, Strict
 
 # Order of the DataOS docs: the API verbs, then the address verbs (`delete` serves both).
@@ -260,9 +262,10 @@ def rules_from_manifest(name: str, manifest: dict[str, Any]) -> list[Rule]:
         spec = PolicySpec.model_validate(section)
     except ValidationError as exc:
         first = exc.errors(include_input=False, include_url=False)[0]
-        where = ".".join(str(part) for part in ("policy", *first["loc"]))
+        message, _ = describe(first, PolicySpec, first["loc"])
+        where = format_path(("policy", *first["loc"]))
         raise StoreError(
-            f"stored policy '{name}' is not valid: {where}: {first['msg']}",
+            f"stored policy '{name}' is not valid: {where}: {message}",
             hint=f"apply its manifest again (entrepot apply -f ...), or delete it: "
             f"entrepot delete -t policy -n {name}",
         ) from None
