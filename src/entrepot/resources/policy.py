@@ -89,6 +89,7 @@ def _predicate(value: str) -> str:
 
 
 def _object_path(value: str) -> str:
+    # Paths and addresses never hold whitespace: one that does could never match.
     if is_address(value):
         if not value[len(ADDRESS_PREFIX) :] or any(c.isspace() for c in value):
             raise _error(
@@ -101,6 +102,8 @@ def _object_path(value: str) -> str:
             "dataos:// address",
             PATH_HINT,
         )
+    elif any(c.isspace() for c in value):
+        raise _error(f"invalid API path '{value}': a path holds no spaces", PATH_HINT)
     return value
 
 
@@ -117,7 +120,7 @@ Predicate = Annotated[
     str,
     BeforeValidator(_lower),
     AfterValidator(_predicate),
-    # Editors offer the ten words; apply also takes them in capitals.
+    # Editors offer the ten verbs (`delete` serves both kinds); apply also takes capitals.
     WithJsonSchema({"type": "string", "enum": list(PREDICATES)}),
 ]
 ObjectPath = Annotated[
