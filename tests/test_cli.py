@@ -261,3 +261,18 @@ def test_a_terminal_gets_a_rich_table_and_a_pipe_plain_text(home: Path, tmp_path
     assert "|" not in screen  # rich draws columns, not pipes
     piped = run_process("get", "-t", "depot")
     assert " | " in piped.stdout
+
+
+def test_every_manifest_kind_can_be_listed_deleted_and_described(home: Path) -> None:
+    """The CLI's type choices are written out (importing the kinds would slow `get` down):
+    each kind apply takes must be one of them."""
+    from entrepot.resources.compile import RESOURCE_TYPES
+
+    for kind in RESOURCE_TYPES:
+        listed = run_cli("get", "-t", kind)
+        assert listed.exit_code == 0, listed.output
+        gone = run_cli("delete", "-t", kind, "-n", "nothing")
+        assert gone.exit_code == 4, gone.output
+        assert f"{kind} 'nothing' not found" in gone.stderr
+        described = run_cli("schema", kind)
+        assert described.exit_code == 0 and json.loads(described.stdout)["title"], kind

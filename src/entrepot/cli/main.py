@@ -34,7 +34,8 @@ from entrepot.errors import EntrepotError, ExitCode
 if TYPE_CHECKING:
     from entrepot.services.resources import ApplyOptions, ApplyResult
 
-RESOURCE_TYPES = ("depot", "instance-secret", "workflow")
+# The manifest kinds (resources.compile.RESOURCE_TYPES, which `get` must not import: pydantic).
+RESOURCE_TYPES = ("depot", "instance-secret", "policy", "workflow")
 # The largest --limit: it goes to SQLite, whose integers are 64-bit.
 MAX_ROWS = 2**63 - 1
 F = TypeVar("F", bound=Callable[..., Any])
@@ -266,6 +267,7 @@ def get(
       entrepot get -t depot
       entrepot get -t depot -a
       entrepot get -t instance-secret -n postgres-r -d
+      entrepot get -t policy -a -d                # policies, with their manifests
       entrepot get -t depot --output json
     Secret values are never shown; -d lists key names only.
     `get runtime -t workflow -n NAME` shows a workflow's runs and their nodes.
@@ -289,7 +291,7 @@ def get(
         return
     if not rows:
         who = "" if all_owners or owner else " owned by you (use -a for all owners)"
-        echo(f"no {rtype or 'resource'}s found{who}", err=True)
+        echo(f"no {_plural(rtype or 'resource')} found{who}", err=True)
         return
     cells: list[tuple[str, ...]] = [
         (r.name, r.version, r.type, r.workspace, r.status, r.runtime or "", r.owner) for r in rows
@@ -406,6 +408,10 @@ def log_command(rtype: str, name: str, workspace: str, run_id: int | None, tail:
     echo("\n".join(lines if tail < 0 else lines[-tail:]))
 
 
+def _plural(kind: str) -> str:
+    return kind[:-1] + "ies" if kind.endswith("y") else kind + "s"
+
+
 def _print_details(record: dict[str, Any]) -> None:
     echo(f"\n--- {record['id']}")
     info = {
@@ -457,6 +463,7 @@ def delete(
     \b
     Examples:
       entrepot delete -t depot -n postgres
+      entrepot delete -t policy -n deny-depot-listing
       entrepot delete -f depot.yaml
       entrepot delete -t instance-secret -n postgres-r --force
     Deleting an instance secret a depot uses is refused unless --force.
@@ -515,6 +522,7 @@ def schema(kind: str, version: str | None) -> None:
     Examples:
       entrepot schema depot > depot.schema.json
       entrepot schema instance-secret
+      entrepot schema policy
       entrepot schema depot -v v2alpha
     """
     import json
@@ -525,20 +533,26 @@ def schema(kind: str, version: str | None) -> None:
 
 
 @click.command(cls=Command, context_settings=CONTEXT)
-@click.argument("kind", type=click.Choice(["depot"]))
+@click.argument("kind", type=click.Choice(["depot", "policy"]))
 @click.argument("source_type", required=False)
-@click.option("-n", "--name", help="Depot name to write into the template.")
+@click.option("-n", "--name", help="Name to write into the template.")
 def template(kind: str, source_type: str | None, name: str | None) -> None:
-    """Print a ready-to-edit manifest: the depot and its r/rw instance secrets.
+    """Print a ready-to-edit manifest: a depot and its r/rw instance secrets, or a policy.
 
     \b
     Examples:
       entrepot template depot                 # list the source types
       entrepot template depot postgresql > postgres.yaml
       entrepot template depot abfss -n thirdparty
+      entrepot template policy -n deny-depot-listing > policy.yaml
     """
-    from entrepot.resources.templates import depot_template, list_types
+    from entrepot.resources.templates import depot_template, list_types, policy_template
 
+    if kind == "policy":
+        if source_type is not None:
+            raise click.UsageError(f"a policy template takes no type ('{source_type}' given)")
+        echo(policy_template(name).rstrip())
+        return
     if source_type is None:
         echo(list_types())
         return

@@ -74,6 +74,8 @@ def describe(error: Any, model: type[BaseModel], loc: tuple[Any, ...]) -> tuple[
         return f"expected one of {expected}", None
     if kind in _EXPECTED:
         return _EXPECTED[kind], None
+    if kind == "entrepot":  # our validators' own errors (PydanticCustomError): message and hint
+        return str(error["msg"]), error.get("ctx", {}).get("hint")
     if kind in ("too_short", "string_too_short"):
         return "must not be empty", None
     if kind in ("less_than_equal", "greater_than_equal") and loc and loc[-1] == "port":
@@ -97,7 +99,9 @@ def allowed_fields(model: type[BaseModel], loc: tuple[Any, ...]) -> list[str]:
     target = _model_at(model, loc)
     if target is None:
         return []
-    return [info.alias or name for name, info in target.model_fields.items()]
+    # A field declared with exclude=True exists only to be refused with its own message
+    # (policy.data, objects.tags: not supported yet): never suggest it.
+    return [info.alias or name for name, info in target.model_fields.items() if not info.exclude]
 
 
 def _model_at(model: type[BaseModel], loc: tuple[Any, ...]) -> type[BaseModel] | None:

@@ -5,7 +5,14 @@ from __future__ import annotations
 import re
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    WithJsonSchema,
+)
 
 NAME_MAX = 48
 # Instance secrets, workflows and most resources: lowercase, digits, inner hyphens.
@@ -62,7 +69,13 @@ def _truthy(value: Any) -> Any:
     return value
 
 
-Flag = Annotated[bool, BeforeValidator(_truthy)]
+# The schema takes what apply takes, so an editor does not flag `allow: "false"`.
+_FLAG_TEXT = "^\\s*([Tt][Rr][Uu][Ee]|[Ff][Aa][Ll][Ss][Ee])\\s*$"
+Flag = Annotated[
+    bool,
+    BeforeValidator(_truthy),
+    WithJsonSchema({"anyOf": [{"type": "boolean"}, {"type": "string", "pattern": _FLAG_TEXT}]}),
+]
 
 
 class ResourceMeta(Strict):

@@ -27,6 +27,7 @@ from entrepot.resources.depot_types import (
     lookup_type,
 )
 from entrepot.resources.instance_secret import InstanceSecretV1, SecretPayloadMixin
+from entrepot.resources.policy import PolicyV1, never_matching
 from entrepot.resources.workflow import STACK_SPECS, WorkflowV1
 
 MAX_SECRET_FILE_BYTES = 1024 * 1024
@@ -39,6 +40,7 @@ KINDS: dict[tuple[str, str], type[ResourceMeta]] = {
     ("depot", "v1"): DepotV1,
     ("depot", "v2alpha"): DepotV2Alpha,
     ("workflow", "v1"): WorkflowV1,
+    ("policy", "v1"): PolicyV1,
 }
 RESOURCE_TYPES = sorted({t for t, _ in KINDS})
 WORKSPACE_TYPES = {"workflow"}  # instance-level kinds have no workspace
@@ -106,6 +108,7 @@ def compile_document(
     if kind is None:
         return None
     _secret_values_as_written(doc)
+    _policy_values_as_written(doc)
     model = validate(doc, kind, problems)
     if model is None:
         return None
@@ -120,6 +123,8 @@ def compile_document(
         return _depot(doc, model, problems, allow_files_outside)
     if isinstance(model, WorkflowV1):
         return _workflow(doc, model, problems, workspace)
+    if isinstance(model, PolicyV1):
+        return _policy(doc, model, problems)
     raise AssertionError(f"no compiler for {type(model).__name__}")  # pragma: no cover
 
 
@@ -148,6 +153,28 @@ def _secret_values_as_written(doc: Document) -> None:
             written = doc.written.get((*path, key))
             if written is not None and value is not None and not isinstance(value, str):
                 section[key] = written
+
+
+_POLICY_LISTS: tuple[PathKey, ...] = (
+    ("policy", "access", "subjects", "tags"),
+    ("policy", "access", "predicates"),
+    ("policy", "access", "objects", "paths"),
+)
+
+
+def _policy_values_as_written(doc: Document) -> None:
+    """Tags, predicates and paths are text: YAML 1.1 would read the tag `1:30` as 90 and the
+    predicate `on` as true, and the error would then be about a number or a boolean."""
+    if doc.data.get("type") != "policy":
+        return
+    for path in _POLICY_LISTS:
+        items: Any = doc.data
+        for key in path:
+            items = items.get(key) if isinstance(items, dict) else None
+        for i, value in enumerate(items if isinstance(items, list) else []):
+            written = doc.written.get((*path, i))
+            if written is not None and value is not None and not isinstance(value, str):
+                items[i] = written
 
 
 def _kind(doc: Document, problems: Problems) -> type[ResourceMeta] | None:
@@ -468,6 +495,20 @@ def _workflow(
             where: PathKey = ("workflow", "dag", i, "spec", "stackSpec", "depot")
             planned.refs.append(Ref("depot", depot_name(depot), None, where))
     return planned
+
+
+def _policy(doc: Document, model: PolicyV1, problems: Problems) -> PlannedResource | None:
+    access = model.policy.access
+    found = never_matching(access)
+    for path, message, hint in found:
+        problems.error(message, doc.locate(("policy", "access", *path)), hint)
+    if found:
+        return None
+    manifest = copy.deepcopy(doc.data)
+    # Stored as validated: `allow: "false"` as false, `GET` as get. The authorization layer
+    # reads this section; text where a boolean belongs must never reach it.
+    manifest["policy"] = {"access": access.model_dump(mode="json")}
+    return _planned(doc, model, manifest, copy.deepcopy(manifest["policy"]))
 
 
 def depot_name(address: str) -> str:

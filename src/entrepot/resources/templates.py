@@ -135,3 +135,36 @@ def depot_template(source_type: str, name: str | None = None) -> str:
     ]
     docs.append("\n".join(depot_doc))
     return parts[0] + "\n" + "\n---\n".join(docs) + "\n"
+
+
+def policy_template(name: str | None = None) -> str:
+    """An access policy to edit: DataOS's example of blocking the depot listing."""
+    policy = name or "deny-depot-listing"
+    problem = name_problem(policy, "policy")
+    if problem is not None:
+        raise EntrepotError(
+            problem,
+            location=Location("-n/--name"),
+            hint=f"for example -n {suggest_name(policy, 'policy')}",
+        )
+    return f"""\
+# An access policy, enforced by the authorization layer: edit it, then
+#   entrepot apply -f THIS_FILE
+# Every field: entrepot schema policy
+name: {policy}
+version: v1
+type: policy
+layer: user
+description: data-dev may not list depots
+policy:
+  access:
+    subjects:
+      tags:                    # users:id:NAME, roles:id:NAME; globs: roles:id:*, users:id:**
+        - roles:id:data-dev
+    predicates:                # API paths: get, post, put, patch, delete
+      - get                    # dataos:// addresses: read, write, create, update, delete
+    objects:
+      paths:                   # API paths, or dataos://depot:collection/dataset (globs: *, **)
+        - /ds/api/v2/depots
+    allow: false               # true grants; false denies
+"""
