@@ -101,9 +101,15 @@ def load_authorizer(ctx: RequestContext) -> Authorizer:
     grants = reader_module.usecase_grants(ctx.reader)
     rules = []
     for name, manifest in reader_module.policies(ctx.reader):
-        access = (manifest.get("policy") or {}).get("access")
-        if access:
-            rules.append(Rule.of(name, access))
+        access = (manifest.get("policy") or {}).get("access") or {}
+        # Stored in validated form (allow a boolean, predicates lower case). Checked, not
+        # trusted, without pydantic on every command's path: a text "false" must never allow.
+        if not isinstance(access.get("allow"), bool) or not access.get("predicates"):
+            from entrepot.resources.policy import rules_from_manifest
+
+            rules += rules_from_manifest(name, manifest)  # says what is wrong with it
+            continue
+        rules.append(Rule.of(name, access))
     return Authorizer(grants, rules)
 
 
