@@ -179,9 +179,12 @@ class RequestContext:
         hint = None
         if decision.missing:
             hint = "granted by the use case " + " or ".join(decision.missing)
-            hint += f"; ask an operator, or check with: entrepot auth can-i {action}"
-            if target.name:
-                hint += f" {target.name}"
+            kind, verb = action.split(":", 1)
+            subject = f"{target.kind}/{target.name}" if target.name else f"{kind}s"
+            if target.kind == "dataset":
+                subject = target.address or f"dataos://{target.name}:*/*"
+                subject = subject if subject.count(":") > 1 else f"{subject}:*/*"
+            hint += f"; ask an operator, or check with: entrepot auth can-i {verb} {subject}"
         raise Forbidden(f"user '{self.actor.name}' may not {what}: {decision.rule}", hint=hint)
 
     # --- the audit sink -------------------------------------------------------------------
@@ -229,12 +232,16 @@ class RequestContext:
 
 
 def describe(action: str, target: Target) -> str:
-    """ "list everyone's depots", "read depot 'x'", ... for messages."""
+    """What the actor asked, for messages: "list everyone's depots", "delete depot 'x'",
+    "read the data of dataos://x:public/orders"."""
     from entrepot.access.actions import ACTIONS
 
-    summary = ACTIONS[action].summary
-    if target.address and target.address.count(":") > 1:
-        return f"{summary} ({target.address})"
-    if target.name:
-        return f"{summary} '{target.name}'"
-    return summary
+    kind, verb = action.split(":", 1)
+    if kind == "dataset":
+        what = target.address if target.address and target.address.count(":") > 1 else None
+        what = what or f"depot '{target.name}'"
+        return f"{'read' if verb == 'read' else 'write'} the data of {what}"
+    if not target.name:
+        return ACTIONS[action].summary
+    phrase = {"unsanitize": "read the values of", "grant": "grant or revoke"}.get(verb, verb)
+    return f"{phrase} {kind.replace('usecase', 'use case')} '{target.name}'"

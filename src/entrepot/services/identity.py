@@ -51,7 +51,12 @@ class UserView:
 def for_local_user(settings: Settings, *, front_end: str = "cli") -> RequestContext:
     """The context of the local acting user (`$ENTREPOT_USER`, else the OS user); who they are
     in the store is read on first use."""
-    return RequestContext(settings, settings.user, front_end, _resolve=_local_actor)
+    return for_user(settings, settings.user, front_end=front_end)
+
+
+def for_user(settings: Settings, name: str, *, front_end: str = "cli") -> RequestContext:
+    """The context of user `name` (the server: the token's user; tests: anyone)."""
+    return RequestContext(settings, name, front_end, _resolve=_local_actor)
 
 
 def _local_actor(ctx: RequestContext) -> Actor:
