@@ -213,3 +213,21 @@ def test_every_refusal_is_audited(home: Path, tmp_path: Path) -> None:
     assert all(e["detail"] for e in audit if e["action"] == "deny")  # the rule that decided
     # Reading the trail is an operator's: bob is refused, and that is audited too.
     assert run_cli("admin", "audit", env={"ENTREPOT_USER": "bob"}).exit_code == 5
+
+
+def test_unsanitize_shows_values_to_those_granted_and_audits_it(home: Path, tmp_path: Path) -> None:
+    setup(tmp_path)
+    olga = {"ENTREPOT_USER": "olga"}
+    args = ("get", "-t", "instance-secret", "-a", "-n", "bobdb-r", "--unSanitize")
+    shown = run_cli(*args, "--output", "json", env=olga)
+    assert shown.exit_code == 0, shown.stderr
+    [record] = json.loads(shown.stdout)
+    assert record["data"] == {"username": "u", "password": "Faq-Pass-bobdb"}
+    refused = run_cli(*args, env={"ENTREPOT_USER": "dana"})  # lists it, may not read values
+    assert refused.exit_code == 5 and "may not read the values of instance-secret" in refused.stderr
+    assert "Faq-Pass-bobdb" not in refused.output
+    audit = json.loads(run_cli("admin", "audit", "--output", "json").stdout)
+    assert any(
+        e["actor"] == "olga" and e["action"] == "decrypt" and e["purpose"] == "get --unSanitize"
+        for e in audit
+    )

@@ -102,8 +102,22 @@ depot:
         ("resource", "get", "-t", "instance-secret", "-d"),
         ("admin", "audit", "--output", "json"),
         ("admin", "rotate-key"),
+        # Identity and access: users, use cases, decisions, and the refusals they audit.
+        ("user", "create", "bob", "--tag", "roles:id:data-dev"),
+        ("user", "get", "-a", "--output", "yaml"),
+        ("user", "tag", "add", "bob", "roles:id:analyst"),
+        ("usecase", "ls", "--output", "json"),
+        ("usecase", "revoke", "un-sanitize-resource", "--tag", "roles:id:operator"),
+        ("auth", "can-i", "read", "instance-secret/postgres-r", "--as", "bob"),
+        ("auth", "can-i", "get", "/ds/api/v2/depots/postgres"),
     ):
         run(*args)
+    env["ENTREPOT_USER"] = "bob"  # refused, and the refusals audited
+    run("get", "-t", "instance-secret", "-a", "-n", "postgres-r", "--unSanitize", expect=5)
+    run("check", "depot", "postgres", "--acl", "rw", expect=5)
+    run("auth", "can-i", "unsanitize", "instance-secret/postgres-r", expect=1)
+    del env["ENTREPOT_USER"]
+    run("admin", "audit", "-n", "500", "--output", "yaml")
     # Failures: a broken depot next to the secret, a refused delete, a bad value type.
     broken = write(tmp_path / "broken.yml", depot.read_text().replace("port: 5432", "prot: 1"))
     run("apply", "-f", str(secret), "-f", str(broken), expect=3)

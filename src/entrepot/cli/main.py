@@ -242,6 +242,12 @@ def apply(
 @click.option("-w", "--workspace", help="Workspace of workflows.")
 @click.option("-d", "--details", is_flag=True, help="Manifest, secret key names, references.")
 @click.option(
+    "--unSanitize",
+    "unsanitize",
+    is_flag=True,
+    help="Show instance secrets' values (needs Un-sanitize or Read All Secrets; audited).",
+)
+@click.option(
     "--output",
     "fmt",
     type=click.Choice(["table", "json", "yaml"]),
@@ -258,6 +264,7 @@ def get(
     owner: str | None,
     workspace: str | None,
     details: bool,
+    unsanitize: bool,
     fmt: str,
 ) -> None:
     """List resources: yours by default, everyone's with -a.
@@ -275,6 +282,10 @@ def get(
     if ctx.invoked_subcommand is not None:
         return
     from entrepot.services import resources
+
+    if unsanitize:
+        _unsanitized(rtype, name, all_owners, owner, fmt)
+        return
 
     with request() as rctx:
         rows = resources.list_resources(
@@ -304,6 +315,46 @@ def get(
     if details:
         for row in rows:
             _print_details(row.to_dict(details=True))
+
+
+def _unsanitized(
+    rtype: str | None, name: str | None, all_owners: bool, owner: str | None, fmt: str
+) -> None:
+    """`get -t instance-secret [-n NAME] --unSanitize`: each secret with its values. The one
+    output that shows secret values, after the authorization function allowed it for each
+    secret (Un-sanitize Resources on one you may read, or Read All Secrets From Heimdall) and
+    each decryption was audited."""
+    import base64
+
+    from entrepot.cli.output import reveal
+    from entrepot.services import connections, resources
+
+    if (rtype or "").lower() != "instance-secret":
+        raise click.UsageError(
+            "--unSanitize shows instance secrets' values: add -t instance-secret"
+        )
+    records = []
+    with request() as rctx:
+        rows = resources.list_resources(
+            rctx, rtype="instance-secret", name=name, owner=owner, all_owners=all_owners
+        )
+        for row in rows:
+            values = connections.instance_secret_values(rctx, row.name)
+            files = {}
+            for key, content in values.files.items():
+                try:
+                    files[key] = content.decode()
+                except UnicodeDecodeError:
+                    files[key] = "base64:" + base64.b64encode(content).decode()
+            record: dict[str, Any] = {"id": row.rid, "owner": row.owner, "acl": values.acl}
+            record.update(type=values.secret_type, data=values.data, files=files)
+            records.append(record)
+    if not records:
+        echo(
+            "no instance-secrets found" + ("" if all_owners or owner else " owned by you"), err=True
+        )
+        return
+    reveal(records, "json" if fmt == "json" else "yaml")
 
 
 @get.command("runtime", context_settings=CONTEXT)

@@ -81,6 +81,18 @@ def dump(value: Any, fmt: str) -> None:
         echo(yaml.safe_dump(value, sort_keys=False, default_flow_style=False).rstrip())
 
 
+def reveal(value: Any, fmt: str) -> None:
+    """The one output that is not redacted: `get --unSanitize`, after the authorization
+    function allowed it and every decryption was audited."""
+    if fmt == "json":
+        text = json.dumps(value, indent=2, default=str)
+    else:
+        import yaml
+
+        text = yaml.safe_dump(value, sort_keys=False, default_flow_style=False).rstrip()
+    click.echo(printable(text))
+
+
 def check_line(result: CheckResult) -> str:
     """One line after an apply: `verifying postgres...active (ok 12 ms)`."""
     if result.ok:

@@ -476,4 +476,5 @@ class Store:
             rows = conn.execute(
                 select(audit_event).order_by(audit_event.c.id.desc()).limit(limit)
             ).mappings()
-            return [dict(r) for r in rows]
+            # Plain str keys: SQLAlchemy's column keys are a str subclass YAML cannot dump.
+            return [{str(k): v for k, v in r.items()} for r in rows]
