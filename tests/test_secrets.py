@@ -325,3 +325,23 @@ def test_files_an_older_version_left_readable_are_tightened(home: Path, tmp_path
     apply_secret(tmp_path, name="other-r")
     assert (home / "entrepot.db").stat().st_mode & 0o777 == 0o600
     assert (home / "logs" / "entrepot.log").stat().st_mode & 0o777 == 0o600
+
+
+def test_redaction_is_kept_per_request_scope() -> None:
+    """A server runs many users' requests in one process: each request's secret values scrub
+    its own output only (scrubbing another's output would reveal that their text is a secret),
+    threads started for the request included, and are forgotten with the request."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from entrepot.secrets.redact import bind_scope, redaction_scope, redactor
+
+    with redaction_scope():
+        redactor.register("Alice-Secret-1")
+        with ThreadPoolExecutor(1) as pool:
+            in_thread = pool.submit(bind_scope(redactor.redact), "x Alice-Secret-1 x").result()
+        assert in_thread == "x ****** x"
+        with redaction_scope():  # another request, at the same time
+            assert redactor.redact("Alice-Secret-1") == "Alice-Secret-1"
+            redactor.register("Bob-Secret-22")
+        assert redactor.redact("Bob-Secret-22 Alice-Secret-1") == "Bob-Secret-22 ******"
+    assert redactor.redact("Alice-Secret-1") == "Alice-Secret-1"  # forgotten with its request

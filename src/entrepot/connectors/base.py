@@ -18,7 +18,7 @@ from typing import Any, ClassVar
 from entrepot.connectors import capabilities, types_with
 from entrepot.connectors.capabilities import Capabilities
 from entrepot.resources.depot_types import Block
-from entrepot.secrets.redact import redactor
+from entrepot.secrets.redact import bind_scope, redactor
 
 OK, FAILED, SKIPPED = "ok", "failed", "skipped"
 DEFAULT_TIMEOUT = 10.0
@@ -325,7 +325,7 @@ def run_check(
             if step is not None:
                 ctx._finish(step, FAILED, reason=f"{type(exc).__name__}: {exc}", code="error")
 
-    future = _POOL.submit(work)
+    future = _POOL.submit(bind_scope(work))  # its redaction is the caller's request's
     try:
         future.result(timeout=ctx.remaining() + 0.05)
     except TimeoutError:

@@ -27,7 +27,7 @@ from entrepot.errors import EntrepotError, ExitCode, RefusedError
 from entrepot.query import extension_settings, sqltext
 from entrepot.query.locate import ObjectRoot
 from entrepot.query.sandbox import Checked, Sandbox, base_config
-from entrepot.secrets.redact import redactor
+from entrepot.secrets.redact import bind_scope, redactor
 
 T = TypeVar("T")
 
@@ -179,7 +179,8 @@ class Engine:
 
         if self._worker is None:
             self._worker = ThreadPoolExecutor(1, thread_name_prefix="entrepot-query")
-        return self._worker.submit(function, *args)
+        # In the caller's redaction scope: DuckDB's errors are redacted for this request.
+        return self._worker.submit(bind_scope(function), *args)
 
     def wait(self, future: Future[T]) -> T:
         """The result of submitted work; Ctrl-C while waiting interrupts DuckDB."""

@@ -1,13 +1,25 @@
 """Scrub known secret values from text before it is printed, logged or raised.
 
 Every value read from a manifest's secret section, interpolated from the environment, or
-decrypted in this process is registered here; front ends pass all output through `redact`.
+decrypted for a request is registered here; front ends pass all output through `redact`.
+
+Values are kept per request: `redaction_scope()` gives the code running inside it (and the
+threads started with `bind_scope`) a redactor of its own, so a server never scrubs one user's
+output with another's secrets (which would tell them what the other's secret is) and forgets a
+request's values with it. Outside any scope (the CLI: one request per process) the process's
+redactor is used.
 """
 
 from __future__ import annotations
 
+import contextvars
 import re
 import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any, TypeVar
+
+T = TypeVar("T")
 
 MASK = "******"
 # Keys that name an identity rather than hold a credential: shown in hints ("password
@@ -55,4 +67,49 @@ class Redactor:
             self._pattern = None
 
 
-redactor = Redactor()
+_process = Redactor()
+_scope: contextvars.ContextVar[Redactor | None] = contextvars.ContextVar(
+    "entrepot_redaction_scope", default=None
+)
+
+
+class _CurrentRedactor:
+    """The redactor of the request running here, else the process's."""
+
+    @staticmethod
+    def _current() -> Redactor:
+        return _scope.get() or _process
+
+    def register(self, *values: str | bytes | None) -> None:
+        self._current().register(*values)
+
+    def redact(self, text: str) -> str:
+        return self._current().redact(text)
+
+    def clear(self) -> None:
+        self._current().clear()
+
+
+redactor = _CurrentRedactor()
+
+
+@contextmanager
+def redaction_scope() -> Iterator[Redactor]:
+    """A redactor for one request: values registered inside stay inside."""
+    scope = Redactor()
+    token = _scope.set(scope)
+    try:
+        yield scope
+    finally:
+        _scope.reset(token)
+
+
+def bind_scope(function: Callable[..., T]) -> Callable[..., T]:
+    """`function`, to run in another thread within the caller's redaction scope (threads do
+    not inherit context variables)."""
+    context = contextvars.copy_context()
+
+    def bound(*args: Any, **kwargs: Any) -> T:
+        return context.copy().run(function, *args, **kwargs)
+
+    return bound

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from entrepot.access.decide import Decision, Target
 from entrepot.errors import EntrepotError, ExitCode, RefusedError, StoreError
+from entrepot.secrets.redact import bind_scope
 from entrepot.services.context import RequestContext
 from entrepot.services.resources import (
     register_secret_values,
@@ -364,8 +365,9 @@ def check_depots(
         results.append(None)  # type: ignore[arg-type]  # filled below
     if runs:
         with ThreadPoolExecutor(max_workers=min(32, len(runs))) as pool:
+            check = bind_scope(run_check)  # the checks' errors are redacted for this request
             futures = [
-                (index, pool.submit(run_check, connector, conn, timeout))
+                (index, pool.submit(check, connector, conn, timeout))
                 for index, connector, conn in runs
             ]
             for index, future in futures:

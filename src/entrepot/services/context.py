@@ -138,6 +138,14 @@ class RequestContext:
             finally:
                 self._keyring = None  # later readers reload: the key may change after this
 
+    def scoped_redaction(self) -> RequestContext:
+        """Keep the secret values this request meets to its own output (a server's request;
+        the CLI's process is one request). Ends with `close()`."""
+        from entrepot.secrets.redact import redaction_scope
+
+        self._scope.enter_context(redaction_scope())
+        return self
+
     def close(self) -> None:
         self.fresh_reader()
         if self._store is not None:

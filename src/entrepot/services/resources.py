@@ -10,8 +10,6 @@ filtered in SQL by what the actor may see (`access.decide.Authorizer.visible`).
 from __future__ import annotations
 
 import contextlib
-import difflib
-import hashlib
 import json
 import os
 from dataclasses import dataclass, field
@@ -143,6 +141,12 @@ def resource(
     return found
 
 
+def _close_matches(name: str, names: list[str]) -> list[str]:
+    import difflib  # not on the path of `get`
+
+    return difflib.get_close_matches(name, names, n=1)
+
+
 def visible_names(ctx: RequestContext, rtype: str, workspace: str | None = None) -> list[str]:
     """Names of a kind the actor may list: everyone's if granted, else their own."""
     if not ctx.settings_has_store():
@@ -167,7 +171,7 @@ def resources_named_or_none(
 
 def _not_found(ctx: RequestContext, rtype: str, name: str, workspace: str = "") -> NotFoundError:
     """NotFound with the nearest name the actor may see."""
-    close = difflib.get_close_matches(name, visible_names(ctx, rtype, workspace or None), n=1)
+    close = _close_matches(name, visible_names(ctx, rtype, workspace or None))
     where = f" in workspace '{workspace}'" if workspace else ""
     return NotFoundError(
         f"{rtype} '{name}' not found{where}" + (f", did you mean '{close[0]}'?" if close else ""),
@@ -280,7 +284,7 @@ def _check_workflow_depots(
         for ref in workflow.refs:
             if ref.type != "depot" or ref.name in names:
                 continue
-            close = difflib.get_close_matches(ref.name, visible_names(ctx, "depot"), n=1)
+            close = _close_matches(ref.name, visible_names(ctx, "depot"))
             problems.error(
                 f"depot '{ref.name}' does not exist"
                 + (f", did you mean '{close[0]}'?" if close else ""),
@@ -322,7 +326,7 @@ def _check_references(
                 known = visible_names(ctx, "instance-secret") + [
                     p.name for p in planned if p.type == "instance-secret"
                 ]
-                close = difflib.get_close_matches(ref.name, sorted(set(known)), n=1)
+                close = _close_matches(ref.name, sorted(set(known)))
                 problems.error(
                     f"instance secret '{ref.name}' does not exist"
                     + (f", did you mean '{close[0]}'?" if close else ""),
@@ -677,6 +681,8 @@ def secret_binding(rtype: str, name: str, slot: str) -> str:
 
 
 def _hash(value: Any) -> str:
+    import hashlib
+
     return hashlib.sha256(json.dumps(value, sort_keys=True, default=str).encode()).hexdigest()
 
 
@@ -686,6 +692,8 @@ def _manifest_diff(
     fingerprints: dict[str, dict[str, str]],
 ) -> str:
     """A unified diff of the sanitised manifests, plus which secret keys changed (never values)."""
+    import difflib
+
     import yaml
 
     def dump(value: Any) -> list[str]:

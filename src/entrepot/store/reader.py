@@ -182,7 +182,10 @@ class SqlAlchemyReader:
             conn.execute(text(sql), rows)
 
     def close(self) -> None:
-        self.engine.dispose()
+        from entrepot.store.store import shared
+
+        if not shared(self.engine):
+            self.engine.dispose()
 
 
 class EmptyReader:

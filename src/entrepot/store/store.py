@@ -53,8 +53,21 @@ def make_engine(url: str) -> Engine:
             connection.exec_driver_sql("BEGIN IMMEDIATE")
 
         return engine
-    # hide_parameters: a failing statement's parameters never reach an error message.
-    return create_engine(url, hide_parameters=True, pool_pre_ping=True)
+    # One engine (and connection pool) per PostgreSQL store and process: every request of a
+    # server, every depot resolution of a session, reuses its connections.
+    if url not in _SHARED:
+        # hide_parameters: a failing statement's parameters never reach an error message.
+        _SHARED[url] = create_engine(url, hide_parameters=True, pool_pre_ping=True)
+    return _SHARED[url]
+
+
+_SHARED: dict[str, Engine] = {}
+_MIGRATED: set[str] = set()  # PostgreSQL stores found at SCHEMA_HEAD by this process
+
+
+def shared(engine: Engine) -> bool:
+    """Is this the process's engine of a PostgreSQL store (never disposed by one user)?"""
+    return engine in _SHARED.values()
 
 
 @dataclass
@@ -96,12 +109,13 @@ class Store:
             ) from None
 
     def close(self) -> None:
-        self.engine.dispose()
+        if not shared(self.engine):
+            self.engine.dispose()
 
     # --- schema -----------------------------------------------------------------------------
 
     def migrate(self) -> None:
-        if self._migrated:
+        if self._migrated or self.settings.store_url in _MIGRATED:
             return
         from entrepot.store import SCHEMA_HEAD
         from entrepot.store.migrations import upgrade
@@ -117,6 +131,8 @@ class Store:
                     ).scalar()
                 if current != SCHEMA_HEAD:
                     upgrade(conn)
+            if shared(self.engine):
+                _MIGRATED.add(self.settings.store_url)
         except OperationalError as exc:
             raise StoreError(
                 f"cannot open the store at {self._display_url()}: {exc.orig}",
