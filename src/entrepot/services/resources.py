@@ -574,7 +574,6 @@ def delete(
     """Delete resources by (type, workspace, name): each needs delete on it; refused while
     others depend on them (unless `force`); all in one transaction."""
     from entrepot.store import now
-    from entrepot.store import reader as reader_module
 
     store = ctx.store
     existing = store.existing(targets)
@@ -584,20 +583,6 @@ def delete(
     ordered = [existing[t] for t in targets]
     for row in ordered:
         ctx.ensure(f"{row.type}:delete", target_of(row))
-    doomed = {(t, n) for t, _, n in targets}
-    if not force:
-        for rtype, _, name in targets:
-            users = [
-                d
-                for d in reader_module.dependents_of(ctx.reader, rtype, name)
-                if (d.split(":")[0], d.split(":")[2]) not in doomed
-            ]
-            if users:
-                raise RefusedError(
-                    "cannot delete resource, it is a dependency of "
-                    + ", ".join(f"'{u}'" for u in users),
-                    hint="delete the dependants first, or pass --force",
-                )
     stamp = now()
     audit = [
         {
@@ -611,7 +596,7 @@ def delete(
         }
         for e in ordered
     ]
-    store.delete(ordered, audit)
+    store.delete(ordered, audit, force=force)  # dependants checked in the same transaction
     ctx.fresh_reader()
     outcomes = [Outcome(f"{e.name}:{e.version}:{e.type}", "deleted", e.workspace) for e in ordered]
     log_outcomes(ctx, outcomes)

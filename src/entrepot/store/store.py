@@ -343,8 +343,35 @@ class Store:
                 )
             )
 
-    def delete(self, targets: list[ResourceRow], audit: list[dict[str, Any]]) -> None:
+    def delete(
+        self, targets: list[ResourceRow], audit: list[dict[str, Any]], *, force: bool = False
+    ) -> None:
+        """Delete resources and their material in one transaction; unless `force`, refused
+        (RefusedError, nothing deleted) while another resource references one of them: checked
+        inside the transaction, so a reference added meanwhile is seen."""
+        doomed = {(t.type, t.name) for t in targets}
         with self.transaction() as conn:
+            if not force:
+                for target in targets:
+                    users = [
+                        f"{row.type}:{row.version}:{row.name}"
+                        for row in conn.execute(
+                            select(resource.c.type, resource.c.version, resource.c.name)
+                            .join(resource_ref, resource_ref.c.resource_id == resource.c.id)
+                            .where(resource_ref.c.ref_type == target.type)
+                            .where(resource_ref.c.ref_name == target.name)
+                            .order_by(resource.c.type, resource.c.name)
+                        )
+                        if (row.type, row.name) not in doomed
+                    ]
+                    if users:
+                        from entrepot.errors import RefusedError
+
+                        raise RefusedError(
+                            "cannot delete resource, it is a dependency of "
+                            + ", ".join(f"'{u}'" for u in users),
+                            hint="delete the dependants first, or pass --force",
+                        )
             for target in targets:
                 key_ids = [
                     row[0]
