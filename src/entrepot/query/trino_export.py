@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from entrepot.errors import EntrepotError, ExitCode
+from entrepot.errors import EntrepotError, ExitCode, MissingCredentialError
 
 if TYPE_CHECKING:
     from entrepot.services.connections import DepotAccess
@@ -149,7 +149,6 @@ def _render(access: DepotAccess, row: ResourceRow, directory: Path) -> Catalog |
     from entrepot.connectors import capabilities, get_connector, types_with
     from entrepot.connectors.base import MissingCredential, StepFailed
     from entrepot.resources.depot_types import connection_config
-    from entrepot.services.connections import MissingCredentialError
 
     depot_type, _ = connection_config(row.manifest or {})
     source_type = depot_type.name

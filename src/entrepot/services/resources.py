@@ -430,7 +430,7 @@ def _doing(verb: str, p: PlannedResource, owner: str, ctx: RequestContext) -> st
 
 
 def _fingerprints(p: PlannedResource, key: bytes) -> dict[str, dict[str, str]]:
-    from entrepot.secrets.crypto import fingerprint
+    from entrepot.secrets.payload import fingerprint
 
     out: dict[str, dict[str, str]] = {}
     for payload in p.secrets:
@@ -449,7 +449,7 @@ def _write_items(
     warnings: list[Problem],
 ) -> tuple[list[WriteItem], list[Outcome], list[dict[str, Any]]]:
     from entrepot.resources.base import USER_ID
-    from entrepot.secrets.crypto import encode_files
+    from entrepot.secrets.payload import encode_files
     from entrepot.store import now
     from entrepot.store.store import WriteItem
 
