@@ -114,6 +114,14 @@ class StoreError(EntrepotError):
     exit_code = ExitCode.STORE
 
 
+class MissingCredentialError(EntrepotError):
+    """A depot's credentials cannot be assembled (a referenced secret is gone). Raised where
+    secrets are decrypted (services/connections.py), caught by the orchestrators handed the
+    connection."""
+
+    exit_code = ExitCode.REFUSED
+
+
 @dataclass
 class Problems:
     """Collects problems across many documents so a user sees all of them at once."""

@@ -2,6 +2,7 @@
 decides (`decide.Authorizer.decide`).
 
 Pure logic: it reads nothing and writes nothing. The service layer loads the stored grants and
-policies, asks it before every operation, and audits every refusal. Imports nothing from the
-package but itself.
+policies, asks it before every operation (`RequestContext.ensure`), and audits every refusal.
+Imports nothing from the package but itself (the `access-pure` contract in pyproject.toml);
+everything above may import it.
 """

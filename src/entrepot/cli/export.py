@@ -63,17 +63,11 @@ def trino(
     Then: set -a; . etc/entrepot-trino.env; set +a; and start Trino.
     """
     from entrepot.cli.context import request
-    from entrepot.query.trino_export import (
-        env_text,
-        export_trino,
-        properties_text,
-    )
-    from entrepot.services.connections import depot_access
+    from entrepot.query.trino_export import env_text, properties_text
+    from entrepot.services import query
 
     with request() as ctx:
-        result = export_trino(
-            depot_access(ctx, "export"), names, directory, env_file, dry_run=dry_run
-        )
+        result = query.export_trino(ctx, names, directory, env_file, dry_run=dry_run)
     if fmt != "text":
         dump(result.to_dict(), fmt)
         return

@@ -8,8 +8,10 @@ every hint reads that declaration through `capabilities()` and `types_with()`.
 `base.py` holds the step runner and the in-memory `ResolvedConnection`; `net.py` the network
 steps every networked source shares. The registry below maps depot source types to modules,
 imported only when used (a PostgreSQL query imports no other connector). Connectors import
-`entrepot.errors`, `entrepot.resources` (block models) and `entrepot.secrets.redact`; never the
-store or a front end (the service hands them values).
+`entrepot.errors`, `entrepot.resources` (block models), `entrepot.secrets.redact` and
+`entrepot.catalog.model` (the datasets a scan returns); never the store or the services, even
+indirectly (the `connectors-handed-values` contract): services/connections.py decrypts and
+hands them a `ResolvedConnection`.
 
 Adding a source: one module here with a `CONNECTOR` whose class declares `source_types` and
 `capabilities`, and one line in `MODULES`.

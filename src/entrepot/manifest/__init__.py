@@ -2,5 +2,6 @@
 
 This folder owns turning bytes a user wrote into `Document`s (plain data plus a map from field
 path to line and column) and turning validation failures into errors that point at the exact
-line. It imports only `entrepot.errors` and, for validation, the models in `entrepot.resources`.
+line, for any pydantic model it is given. It imports only `entrepot.errors`; `entrepot.resources`
+(the models) imports it, not the reverse.
 """

@@ -11,11 +11,12 @@
   Hadoop configuration, then `path/collection/dataset` (or the catalog's path for a scanned
   dataset) read in the catalog's format (default parquet), with hive partition discovery.
 
-pyspark is never imported here: the caller's session is used through its own methods. Credentials
-come from the depot's `r` secret, decrypted in memory by the `Service` (audited, and registered
-with the redactor): the password reaches Spark only as the JDBC `password` option, which its
-JDBC plans do not print (a test checks every explain mode); py4j's debug log lines and our errors
-go through the redactor.
+pyspark is never imported here: the caller's session is used through its own methods. Depots,
+their catalog entries and credentials come through the `DepotAccess` it is handed (the front end
+`entrepot.spark.read` gets one from `services.query.spark_read`): the `r` secret is decrypted in
+memory by services/connections.py (audited, and registered with the redactor). The password
+reaches Spark only as the JDBC `password` option, which its JDBC plans do not print (a test
+checks every explain mode); py4j's debug log lines and our errors go through the redactor.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 
 from entrepot.catalog.model import Address
 from entrepot.connectors import capabilities, types_with
-from entrepot.errors import EntrepotError, NotFoundError
+from entrepot.errors import EntrepotError, MissingCredentialError, NotFoundError
 from entrepot.query.locate import ObjectRoot
 from entrepot.secrets.redact import redactor
 
@@ -72,7 +73,7 @@ def read(
     spark: Any,
     address: str,
     *,
-    access: DepotAccess | None = None,
+    access: DepotAccess,
     partition_column: str | None = None,
     num_partitions: int | None = None,
     lower_bound: int | str | None = None,
@@ -83,9 +84,8 @@ def read(
 ) -> Any:
     """A pyspark DataFrame over the dataset at `address` (dataos://depot:collection/dataset).
 
-    `access`: the depot access of a request context
-    (`entrepot.services.connections.depot_access(ctx, "spark")`); default: the local acting
-    user's, for $ENTREPOT_HOME. `options`: extra reader options (JDBC properties, csv
+    `access`: the depot access of the request (for the purpose "spark"), which authorizes,
+    decrypts and audits. `options`: extra reader options (JDBC properties, csv
     `inferSchema`, ...). Raises `entrepot.errors.EntrepotError` (with a hint) for an unknown
     depot, an address that is not a dataset, an unsupported depot type, a depot or dataset
     the user may not read, or a read Spark cannot set up (message redacted).
@@ -101,50 +101,37 @@ def read(
     if num_partitions is not None and num_partitions < 1:
         raise EntrepotError("num_partitions must be at least 1", hint="e.g. num_partitions=8")
     _redact_py4j_logs()
-    own = None
-    if access is None:
-        from entrepot.config import load_settings
-        from entrepot.services import identity
-        from entrepot.services.connections import depot_access
-
-        own = identity.for_local_user(load_settings(), front_end="sdk")
-        access = depot_access(own, "spark")
-    try:
-        row = access.depot(addr.depot)
-        access.ensure_dataset(str(addr))
-        source_type = row.source_type or ""
-        declared = capabilities(source_type)
-        if not declared.spark:
+    row = access.depot(addr.depot)
+    access.ensure_dataset(str(addr))
+    source_type = row.source_type or ""
+    declared = capabilities(source_type)
+    if not declared.spark:
+        raise EntrepotError(
+            f"depot '{addr.depot}' is of type '{source_type}', which Spark reads do not "
+            f"support: {declared.why_not('spark')}",
+            hint=f"supported types: {', '.join(types_with('spark'))}",
+        )
+    conn = _resolve(access, row, addr)
+    if declared.storage == "relational":
+        if format is not None:
             raise EntrepotError(
-                f"depot '{addr.depot}' is of type '{source_type}', which Spark reads do not "
-                f"support: {declared.why_not('spark')}",
-                hint=f"supported types: {', '.join(types_with('spark'))}",
+                f"format= applies to object-store depots; '{addr.depot}' is {source_type}",
+                hint="leave format out for a database table",
             )
-        conn = _resolve(access, row, addr)
-        if declared.storage == "relational":
-            if format is not None:
-                raise EntrepotError(
-                    f"format= applies to object-store depots; '{addr.depot}' is {source_type}",
-                    hint="leave format out for a database table",
-                )
-            return _read_jdbc(
-                spark, access, addr, conn, partition_column, num_partitions,
-                lower_bound, upper_bound, fetchsize, options or {},
-            )  # fmt: skip
-        if partition_column is not None or num_partitions is not None:
-            raise EntrepotError(
-                "partition_column= and num_partitions= apply to database depots",
-                hint="object-store reads are split by file; repartition the DataFrame if needed",
-            )
-        return _read_files(spark, access, addr, conn, format, options or {})
-    finally:
-        if own is not None:
-            own.close()
+        return _read_jdbc(
+            spark, access, addr, conn, partition_column, num_partitions,
+            lower_bound, upper_bound, fetchsize, options or {},
+        )  # fmt: skip
+    if partition_column is not None or num_partitions is not None:
+        raise EntrepotError(
+            "partition_column= and num_partitions= apply to database depots",
+            hint="object-store reads are split by file; repartition the DataFrame if needed",
+        )
+    return _read_files(spark, access, addr, conn, format, options or {})
 
 
 def _resolve(access: DepotAccess, row: Any, addr: Address) -> ResolvedConnection:
     from entrepot.connectors.base import MissingCredential
-    from entrepot.services.connections import MissingCredentialError
 
     try:
         return access.connection(row, "r", purpose=f"spark read of {addr}")

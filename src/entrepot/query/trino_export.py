@@ -5,8 +5,8 @@ the depot), rendered by the depot's connector (`Connector.trino`). Secrets never
 files: each is a `${ENV:ENTREPOT_<DEPOT>_<KEY>}` reference (Trino's secrets syntax), and the
 values go to one env file, created with mode 0600 from its first byte, `KEY='value'` lines in
 POSIX shell quoting (`set -a; . entrepot-trino.env; set +a` before starting Trino). The values
-come from each depot's `r` secret, decrypted through the `Service` (audited, purpose
-"trino export").
+come from each depot's `r` secret, decrypted through the `DepotAccess` it is handed (audited,
+purpose "trino export"; services.query.export_trino builds it).
 
 Every file is written to a temporary file in the same folder and renamed over the old one, so
 a reader never sees half a file and re-running replaces cleanly. Exporting every depot rewrites
@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from entrepot.errors import EntrepotError, ExitCode
+from entrepot.errors import EntrepotError, ExitCode, MissingCredentialError
 
 if TYPE_CHECKING:
     from entrepot.services.connections import DepotAccess
@@ -149,7 +149,6 @@ def _render(access: DepotAccess, row: ResourceRow, directory: Path) -> Catalog |
     from entrepot.connectors import capabilities, get_connector, types_with
     from entrepot.connectors.base import MissingCredential, StepFailed
     from entrepot.resources.depot_types import connection_config
-    from entrepot.services.connections import MissingCredentialError
 
     depot_type, _ = connection_config(row.manifest or {})
     source_type = depot_type.name

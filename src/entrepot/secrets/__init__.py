@@ -5,5 +5,8 @@ the master key (`$ENTREPOT_HOME/master.key`, mode 0600, or `ENTREPOT_MASTER_KEY`
 data binding each ciphertext to its resource and slot so a ciphertext moved to another row fails to
 open; keyed fingerprints (HMAC) that tell "changed" from "unchanged" without decrypting; and the
 process-wide `redactor` that scrubs known secret values from anything printed or logged.
-It imports only `entrepot.errors` and `cryptography`.
+`crypto.py` holds the key material and the decryption: only services/connections.py,
+services/context.py (the keyring), services/admin.py (rotation) and the store import it (the
+`decryption` contract); fingerprints and file encoding are in `payload.py`, which opens
+nothing. It imports only `entrepot.errors` and `cryptography`.
 """

@@ -10,7 +10,6 @@ from __future__ import annotations
 import base64
 import contextlib
 import hashlib
-import hmac
 import json
 import os
 import secrets as _random
@@ -24,6 +23,7 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from entrepot.errors import RefusedError, StoreError
+from entrepot.secrets.payload import frame
 
 KEY_BYTES = 32
 NONCE_BYTES = 12
@@ -202,19 +202,15 @@ def finish_rotation(home: Path) -> None:
     os.replace(home / NEXT_MASTER_KEY_FILE, home / MASTER_KEY_FILE)
 
 
-def _aad(*parts: str) -> bytes:
-    return "\x1f".join(("entrepot", *parts)).encode()
-
-
 def wrap_key(master: MasterKey, dek: bytes, purpose: str) -> bytes:
     nonce = _random.token_bytes(NONCE_BYTES)
-    return nonce + AESGCM(master.key).encrypt(nonce, dek, _aad("dek", purpose))
+    return nonce + AESGCM(master.key).encrypt(nonce, dek, frame("dek", purpose))
 
 
 def unwrap_key(master: MasterKey, wrapped: bytes, purpose: str) -> bytes:
     try:
         return AESGCM(master.key).decrypt(
-            wrapped[:NONCE_BYTES], wrapped[NONCE_BYTES:], _aad("dek", purpose)
+            wrapped[:NONCE_BYTES], wrapped[NONCE_BYTES:], frame("dek", purpose)
         )
     except InvalidTag:
         raise StoreError(
@@ -230,13 +226,13 @@ def new_data_key() -> bytes:
 def encrypt_payload(dek: bytes, payload: dict[str, Any], binding: str) -> bytes:
     nonce = _random.token_bytes(NONCE_BYTES)
     plaintext = json.dumps(payload, sort_keys=True).encode()
-    return nonce + AESGCM(dek).encrypt(nonce, plaintext, _aad("secret", binding))
+    return nonce + AESGCM(dek).encrypt(nonce, plaintext, frame("secret", binding))
 
 
 def decrypt_payload(dek: bytes, blob: bytes, binding: str) -> dict[str, Any]:
     try:
         plaintext = AESGCM(dek).decrypt(
-            blob[:NONCE_BYTES], blob[NONCE_BYTES:], _aad("secret", binding)
+            blob[:NONCE_BYTES], blob[NONCE_BYTES:], frame("secret", binding)
         )
     except InvalidTag:
         raise StoreError(
@@ -246,17 +242,3 @@ def decrypt_payload(dek: bytes, blob: bytes, binding: str) -> dict[str, Any]:
         ) from None
     result: dict[str, Any] = json.loads(plaintext)
     return result
-
-
-def fingerprint(key: bytes, binding: str, item: str, value: bytes) -> str:
-    """Keyed hash of one value: compares versions without decrypting, reveals nothing."""
-    mac = hmac.new(key, _aad("fp", binding, item) + b"\x00" + value, hashlib.sha256)
-    return mac.hexdigest()[:32]
-
-
-def encode_files(files: dict[str, bytes]) -> dict[str, str]:
-    return {k: base64.b64encode(v).decode() for k, v in files.items()}
-
-
-def decode_files(files: dict[str, str]) -> dict[str, bytes]:
-    return {k: base64.b64decode(v) for k, v in files.items()}

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from entrepot.access.decide import Decision, Target
-from entrepot.errors import EntrepotError, ExitCode, RefusedError, StoreError
+from entrepot.errors import EntrepotError, MissingCredentialError, RefusedError, StoreError
 from entrepot.secrets.redact import bind_scope
 from entrepot.services.context import RequestContext
 from entrepot.services.resources import (
@@ -41,12 +41,6 @@ USES = {
     "spark": "dataset:read",
     "export": "depot:export",
 }
-
-
-class MissingCredentialError(EntrepotError):
-    """A depot's credentials cannot be assembled (a referenced secret is gone)."""
-
-    exit_code = ExitCode.REFUSED
 
 
 @dataclass
@@ -221,6 +215,7 @@ def _decrypt(
 ) -> tuple[dict[str, str], dict[str, bytes], str | None]:
     """Open one slot of secret material, register its values for redaction, audit it."""
     from entrepot.secrets import crypto
+    from entrepot.secrets.payload import decode_files
     from entrepot.store import reader as reader_module
 
     binding = secret_binding(rtype, name, slot)
@@ -236,7 +231,7 @@ def _decrypt(
     payload = crypto.decrypt_payload(dek, bytes(material["ciphertext"]), binding)
     secret_type = material["secret_type"]
     data = {k: str(v) for k, v in payload.get("data", {}).items()}
-    files = crypto.decode_files(payload.get("files", {}))
+    files = decode_files(payload.get("files", {}))
     register_secret_values(data, files)
     keys = ", ".join(sorted([*data, *files]))
     ctx.audit(

@@ -434,7 +434,7 @@ def _doing(verb: str, p: PlannedResource, owner: str, ctx: RequestContext) -> st
 
 
 def _fingerprints(p: PlannedResource, key: bytes) -> dict[str, dict[str, str]]:
-    from entrepot.secrets.crypto import fingerprint
+    from entrepot.secrets.payload import fingerprint
 
     out: dict[str, dict[str, str]] = {}
     for payload in p.secrets:
@@ -453,7 +453,7 @@ def _write_items(
     warnings: list[Problem],
 ) -> tuple[list[WriteItem], list[Outcome], list[dict[str, Any]]]:
     from entrepot.resources.base import USER_ID
-    from entrepot.secrets.crypto import encode_files
+    from entrepot.secrets.payload import encode_files
     from entrepot.store import now
     from entrepot.store.store import WriteItem
 
