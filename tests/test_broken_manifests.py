@@ -9,6 +9,8 @@ Each corpus file starts with comment lines saying what the user must see:
     # unset: NAME                 (removed from the environment for this case)
     # args: --set host=x          (extra arguments to `apply`)
     # exit: 3                     (expected exit code, 3 unless given)
+    # lint: some warning          (a reference to what is not applied yet: `apply --lint`,
+                                   which checks documents alone, passes with this warning)
 
 Every case also checks: no traceback, no secret marker (CORPUS-SECRET-*) in the output, and
 nothing written to the store.
@@ -44,6 +46,7 @@ class Case:
     unset: list[str] = field(default_factory=list)
     args: list[str] = field(default_factory=list)
     exit_code: int = INVALID
+    lint_warnings: list[str] = field(default_factory=list)
 
 
 def parse_case(path: Path) -> Case:
@@ -73,6 +76,8 @@ def parse_case(path: Path) -> Case:
             case.args.extend(shlex.split(value))
         elif key == "exit":
             case.exit_code = int(value)
+        elif key == "lint":
+            case.lint_warnings.append(value)
     return case
 
 
@@ -127,11 +132,19 @@ def test_broken_manifest_is_refused(
 def test_broken_manifest_fails_lint_too(
     home: Path, monkeypatch: pytest.MonkeyPatch, path: Path
 ) -> None:
-    """`apply --lint` reports the same problem, and writes nothing either."""
+    """`apply --lint` reports the same problem, and writes nothing either; a reference to a
+    resource not applied yet is a warning there (lint checks the documents alone)."""
     case = parse_case(path)
     for name in case.unset:
         monkeypatch.delenv(name, raising=False)
     result = run_cli("apply", "--lint", "-f", str(path), *case.args, env=case.env)
+    if case.lint_warnings:
+        messages = result.stderr.replace(str(case.path), "<file>")
+        for expected in case.lint_warnings:
+            assert expected in messages, f"missing {expected!r} in:\n{result.stderr}"
+        assert " error: " not in result.stderr and " warning: " in result.stderr
+        assert_refused(result, 0)
+        return
     assert_messages(case, result)
     assert_refused(result, case.exit_code)
 

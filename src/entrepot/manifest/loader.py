@@ -35,6 +35,9 @@ _ENV = re.compile(
     r"\$(?:\$|\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}|([A-Za-z_][A-Za-z0-9_]*)"
     r"|(\{[^}]*\}?))"  # group 4: a malformed ${...}: unterminated or an invalid name
 )
+# `${abfss-depot-name}`: the DataOS docs write values to replace this way. A name with '-', '.'
+# or a space is no environment variable (a shell cannot export it), so it is a placeholder.
+_DOC_PLACEHOLDER = re.compile(r"\{\s*([A-Za-z0-9_][-A-Za-z0-9_. ]*?)\s*\}")
 # Entrepôt's own settings (the store URL with its password, the master key): never interpolated.
 RESERVED_PREFIX = "ENTREPOT_"
 
@@ -460,6 +463,9 @@ class _Builder:
             if text == "$$":
                 return "$"
             if match.group(4) is not None:
+                placeholder = _DOC_PLACEHOLDER.fullmatch(match.group(4))
+                if placeholder is not None:
+                    return self._doc_placeholder(placeholder.group(1), text, node, path)
                 self._fail(
                     f"malformed variable reference '{text[:40]}'",
                     node,
@@ -470,6 +476,11 @@ class _Builder:
                 return text
             name = match.group(1) or match.group(3)
             default = match.group(2)
+            if match.group(1) is not None and default is None and name in self.options.values:
+                # `${description}` is also how the DataOS docs write a value to replace:
+                # `--set description=...` says so explicitly, and wins over the environment.
+                self.placeholders.add(name)
+                return self.options.values[name]
             if name.upper().startswith(RESERVED_PREFIX):
                 self._fail(
                     f"environment variable '{name}' cannot be interpolated: ENTREPOT_* variables "
@@ -489,13 +500,15 @@ class _Builder:
             elif default is not None:
                 resolved = default
             else:
+                # The DataOS docs also write `${description}` for a value to fill in.
+                fill = f", --set {name}=VALUE to fill it in" if match.group(1) else ""
                 self._fail(
                     f"environment variable '{name}' is not set",
                     node,
                     path,
                     hint=(
-                        f"export {name}=... before applying, write $${name} for a literal "
-                        "'$', or pass --disable-interpolation"
+                        f"export {name}=... before applying{fill}, write $${name} for a "
+                        "literal '$', or pass --disable-interpolation"
                     ),
                 )
                 return text
@@ -503,6 +516,23 @@ class _Builder:
             return resolved
 
         return _ENV.sub(replace, value)
+
+    def _doc_placeholder(self, name: str, text: str, node: yaml.Node, path: PathKey) -> str:
+        """`${abfss-depot-name}`: filled by `--set abfss-depot-name=...`, else an error that
+        says what it is (not a malformed environment variable)."""
+        if name in self.options.values:
+            self.placeholders.add(name)
+            return self.options.values[name]
+        if self.options.lenient:
+            return text
+        self._fail(
+            f"template placeholder '${{{name}}}' is not filled: a name with '-', '.' or a space "
+            "is a value to replace (as the DataOS docs write them), not an environment variable",
+            node,
+            path,
+            hint=f"replace it in the file, or pass --set {name}=VALUE",
+        )
+        return text
 
 
 def _flow_placeholder(node: yaml.MappingNode) -> str | None:

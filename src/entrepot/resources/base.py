@@ -19,6 +19,9 @@ NAME_MAX = 48
 RESOURCE_NAME = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?")
 # Depots (and clusters): no hyphen, must start with a letter.
 DEPOT_NAME = re.compile(r"[a-z][a-z0-9]*")
+# A `type: secret` of the DataOS 2.0 docs: '_' and '.' too, under 60 characters.
+SECRET_NAME = re.compile(r"[a-z]([-_.a-z0-9]*[a-z0-9])?")
+SECRET_NAME_MAX = 59
 USER_ID = re.compile(r"[a-z0-9][-a-z0-9_.@]*")
 
 
@@ -84,6 +87,7 @@ class ResourceMeta(Strict):
     name: str = Field(description="Unique name of the resource of this type.")
     version: str = Field(description="Manifest version of the kind.")
     type: str = Field(description="Resource type.")
+    title: str | None = Field(None, description="A display title (kept, informational).")
     tags: list[Text] = Field(default_factory=list, description="Free-form tags.")
     description: str | None = None
     owner: str | None = Field(None, description="Owner's user id; defaults to the applying user.")
@@ -92,6 +96,17 @@ class ResourceMeta(Strict):
 
 def name_problem(name: str, kind: str) -> str | None:
     """The exact rule a name breaks, or None."""
+    if kind == "secret":
+        if len(name) > SECRET_NAME_MAX:
+            return (
+                f"invalid name '{name}': at most {SECRET_NAME_MAX} characters ({len(name)} given)"
+            )
+        if not SECRET_NAME.fullmatch(name):
+            return (
+                f"invalid name '{name}': a secret name uses only lowercase letters (a-z), digits "
+                "(0-9), '-', '_' and '.', starts with a letter and ends with a letter or digit"
+            )
+        return None
     if len(name) > NAME_MAX:
         return f"invalid name '{name}': at most {NAME_MAX} characters ({len(name)} given)"
     if kind == "depot":

@@ -18,7 +18,7 @@ from entrepot.errors import Location, Problems
 from entrepot.manifest.loader import Document, PathKey
 from entrepot.manifest.validate import validate
 from entrepot.resources.base import ResourceMeta, name_problem, suggest_name
-from entrepot.resources.depot import DepotV1, DepotV2Alpha, InlineConnectionSecret
+from entrepot.resources.depot import DepotV1, DepotV2Alpha, DepotV2Spec, InlineConnectionSecret
 from entrepot.resources.depot_types import (
     ALL_BLOCK_KEYS,
     DEPOT_TYPES,
@@ -26,8 +26,9 @@ from entrepot.resources.depot_types import (
     effective_type,
     lookup_type,
 )
-from entrepot.resources.instance_secret import InstanceSecretV1, SecretPayloadMixin
+from entrepot.resources.instance_secret import InstanceSecretV1, SecretPayloadMixin, SecretV2Alpha
 from entrepot.resources.policy import PolicyV1, never_matching
+from entrepot.resources.shapes import PURPOSE_ACL, secret_name
 from entrepot.resources.workflow import STACK_SPECS, WorkflowV1
 
 MAX_SECRET_FILE_BYTES = 1024 * 1024
@@ -43,6 +44,12 @@ KINDS: dict[tuple[str, str], type[ResourceMeta]] = {
     ("policy", "v1"): PolicyV1,
 }
 RESOURCE_TYPES = sorted({t for t, _ in KINDS})
+# Other documented forms of the same kinds: a DataOS 2.0 `type: secret` is stored as an
+# instance secret; a depot with `spec:` (DataOS 2.0) instead of `depot:` is a v2alpha depot.
+SECRET_KINDS: dict[tuple[str, str], type[ResourceMeta]] = {("secret", "v2alpha"): SecretV2Alpha}
+TENANT_DEPOT = DepotV2Spec
+STORED_AS = {"secret": "instance-secret"}
+MANIFEST_TYPES = sorted({*RESOURCE_TYPES, *STORED_AS})
 WORKSPACE_TYPES = {"workflow"}  # instance-level kinds have no workspace
 
 
@@ -68,6 +75,7 @@ class Ref:
     name: str
     acl: str | None = None
     path: PathKey = ()
+    purpose: str | None = None  # DataOS 2.0 depots: scan | query (acl r), rw (acl rw)
 
 
 @dataclass
@@ -107,6 +115,12 @@ def compile_document(
     kind = _kind(doc, problems)
     if kind is None:
         return None
+    applied = doc.data  # kept as written for the store (`get -d`); `doc` may become a view
+    if kind is InstanceSecretV1:
+        view = _secret_list_view(doc, problems)
+        if view is None:
+            return None
+        doc = view
     _secret_values_as_written(doc)
     _policy_values_as_written(doc)
     model = validate(doc, kind, problems)
@@ -117,9 +131,9 @@ def compile_document(
             problem, doc.locate(("name",)), f"for example '{suggest_name(model.name, model.type)}'"
         )
         return None
-    if isinstance(model, InstanceSecretV1):
-        return _instance_secret(doc, model, problems, allow_files_outside)
-    if isinstance(model, DepotV1 | DepotV2Alpha):
+    if isinstance(model, InstanceSecretV1 | SecretV2Alpha):
+        return _instance_secret(doc, model, problems, allow_files_outside, applied)
+    if isinstance(model, DepotV1 | DepotV2Alpha | DepotV2Spec):
         return _depot(doc, model, problems, allow_files_outside)
     if isinstance(model, WorkflowV1):
         return _workflow(doc, model, problems, workspace)
@@ -128,12 +142,49 @@ def compile_document(
     raise AssertionError(f"no compiler for {type(model).__name__}")  # pragma: no cover
 
 
+def _secret_list_view(doc: Document, problems: Problems) -> Document | None:
+    """`instance-secret:` written as a list of one mapping (the Kafka pages of the DataOS docs:
+    `- acl: r`) read as that mapping, positions and all. More entries would be several secrets
+    in one resource, which has one name and one acl: refused, showing the form to write."""
+    body = doc.data.get("instance-secret")
+    if not isinstance(body, list):
+        return doc
+    if len(body) == 1 and isinstance(body[0], dict):
+        head: PathKey = ("instance-secret", 0)
+
+        def unwrap(path: PathKey) -> PathKey:
+            return ("instance-secret", *path[2:]) if path[:2] == head else path
+
+        return Document(
+            doc.source,
+            doc.base_dir,
+            doc.index,
+            {**doc.data, "instance-secret": body[0]},
+            {unwrap(path): mark for path, mark in doc.positions.items()},
+            doc.interpolated,
+            doc.placeholders,
+            {unwrap(path): text for path, text in doc.written.items()},
+        )
+    problems.error(
+        f"expected a mapping, found a list of {len(body)} entries: an instance secret has one "
+        "acl, and a list of one entry is read as that entry",
+        doc.locate(("instance-secret",)),
+        "write one instance secret per acl, each with `instance-secret:` as a mapping "
+        "(`instance-secret: {type: key-value-properties, acl: r, data: {...}}`), named "
+        "<depot>-r and <depot>-rw",
+    )
+    return None
+
+
 def _secret_sections(data: dict[str, Any]) -> list[tuple[PathKey, dict[str, Any]]]:
     """The mappings holding secret values (and secret file paths), wherever a kind has them."""
     found: list[tuple[PathKey, dict[str, Any]]] = []
-    body = data.get("instance-secret")
-    if isinstance(body, dict):
-        found.extend((("instance-secret", s), body[s]) for s in SECRET_SECTIONS if s in body)
+    for top in ("instance-secret", "secret"):
+        body = data.get(top)
+        if top == "secret" and data.get("type") != "secret":
+            continue
+        if isinstance(body, dict):
+            found.extend(((top, s), body[s]) for s in SECRET_SECTIONS if s in body)
     depot = data.get("depot")
     for key in ("connectionSecret", "connectionSecrets"):
         entries = depot.get(key) if isinstance(depot, dict) else None
@@ -192,19 +243,29 @@ def _kind(doc: Document, problems: Problems) -> type[ResourceMeta] | None:
         problems.error("expected text", doc.locate((field,)), f"types: {', '.join(RESOURCE_TYPES)}")
         return None
     rtype, version = rtype.strip().lower(), str(version).strip()
-    if rtype not in RESOURCE_TYPES:
+    if rtype not in MANIFEST_TYPES:
         import difflib
 
-        close = difflib.get_close_matches(rtype, RESOURCE_TYPES, n=1)
+        close = difflib.get_close_matches(rtype, MANIFEST_TYPES, n=1)
         problems.error(
             f"unknown resource type '{rtype}'" + (f", did you mean '{close[0]}'?" if close else ""),
             doc.locate(("type",)),
-            f"types: {', '.join(RESOURCE_TYPES)}",
+            f"types: {', '.join(MANIFEST_TYPES)}",
         )
         return None
-    kind = KINDS.get((rtype, version))
+    kind = KINDS.get((rtype, version)) or SECRET_KINDS.get((rtype, version))
+    if kind is DepotV2Alpha and "spec" in doc.data:
+        if "depot" in doc.data:
+            problems.error(
+                "a depot has either 'depot:' (v2alpha) or 'spec:' (the DataOS 2.0 form), not both",
+                doc.locate(("spec",)),
+                "keep one: depot: {type, secrets: [{name}], <type>: {...}} or "
+                "spec: {type, spec: {...}, secrets: [{id, purpose}]}",
+            )
+            return None
+        kind = TENANT_DEPOT
     if kind is None:
-        versions = sorted(v for t, v in KINDS if t == rtype)
+        versions = sorted(v for t, v in (*KINDS, *SECRET_KINDS) if t == rtype)
         problems.error(
             f"unsupported version '{version}' for type '{rtype}'",
             doc.locate(("version",)),
@@ -342,26 +403,44 @@ def _sanitised_payload(raw: Any) -> Any:
 
 
 def _instance_secret(
-    doc: Document, model: InstanceSecretV1, problems: Problems, allow_files_outside: bool
+    doc: Document,
+    model: InstanceSecretV1 | SecretV2Alpha,
+    problems: Problems,
+    allow_files_outside: bool,
+    applied: dict[str, Any],
 ) -> PlannedResource | None:
-    spec = model.instance_secret
+    """An instance secret, or a DataOS 2.0 `type: secret` stored as one. `applied`: the
+    document as written (the Kafka pages' list of one entry stays a list in the store)."""
+    section = "secret" if isinstance(model, SecretV2Alpha) else "instance-secret"
+    spec = model.secret if isinstance(model, SecretV2Alpha) else model.instance_secret
     before = len(problems.errors)
-    data, files = _read_payload(doc, spec, ("instance-secret",), problems, allow_files_outside)
+    data, files = _read_payload(doc, spec, (section,), problems, allow_files_outside)
     if len(problems.errors) > before:
         return None
-    manifest = copy.deepcopy(doc.data)
-    manifest["instance-secret"] = _sanitised_payload(manifest.get("instance-secret"))
+    manifest = copy.deepcopy(applied)
+    body = manifest.get(section)
+    manifest[section] = (
+        [_sanitised_payload(entry) for entry in body]
+        if isinstance(body, list)
+        else _sanitised_payload(body)
+    )
     sanitised = {"type": spec.type, "acl": spec.acl, "keys": sorted(data), "files": spec.files}
     planned = _planned(doc, model, manifest, sanitised)
+    planned.type = STORED_AS.get(planned.type, planned.type)
+    # A `type: secret` without acl: each depot's purpose decides (stored as '').
     planned.acl = spec.acl
-    planned.secrets.append(SecretPayload("", spec.acl, spec.type, data, files))
+    planned.secrets.append(SecretPayload("", spec.acl or "", spec.type, data, files))
     return planned
 
 
 def _depot(
-    doc: Document, model: DepotV1 | DepotV2Alpha, problems: Problems, allow_files_outside: bool
+    doc: Document,
+    model: DepotV1 | DepotV2Alpha | DepotV2Spec,
+    problems: Problems,
+    allow_files_outside: bool,
 ) -> PlannedResource | None:
-    spec = model.depot
+    spec = model.spec if isinstance(model, DepotV2Spec) else model.depot
+    section = "spec" if isinstance(model, DepotV2Spec) else "depot"
     declared = lookup_type(spec.type)
     if declared is None:
         import difflib
@@ -371,10 +450,12 @@ def _depot(
         problems.error(
             f"unknown depot type '{spec.type}'"
             + (f", did you mean '{close[0]}'?" if close else ""),
-            doc.locate(("depot", "type")),
+            doc.locate((section, "type")),
             f"types: {', '.join(names)}",
         )
         return None
+    if isinstance(model, DepotV2Spec):
+        return _tenant_depot(doc, model, declared, problems)
     if isinstance(model, DepotV1):
         block_key, block = "spec", model.depot.spec
         depot_type = _validate_block(doc, declared, block, ("depot", "spec"), problems)
@@ -411,7 +492,7 @@ def _depot(
     manifest = copy.deepcopy(doc.data)
     refs = [
         Ref("instance-secret", ref.name, None, ("depot", "secrets", i, "name"))
-        for i, ref in enumerate(spec.secrets)
+        for i, ref in enumerate(model.depot.secrets)
     ]
     payloads: list[SecretPayload] = []
     if isinstance(model, DepotV1):
@@ -431,6 +512,32 @@ def _depot(
     planned.source_type = depot_type.name
     planned.refs = refs
     planned.secrets = payloads
+    return planned
+
+
+def _tenant_depot(
+    doc: Document, model: DepotV2Spec, declared: DepotType, problems: Problems
+) -> PlannedResource | None:
+    """A depot in the DataOS 2.0 form: the block is `spec.spec`, validated as the v2alpha block
+    of its type; each secret is named by `<tenant>:<name>` for a purpose (scan, query: r;
+    rw: rw). Stored as written; `resources.shapes` reads it as v2alpha."""
+    spec = model.spec
+    depot_type = _validate_block(doc, declared, spec.spec, ("spec", "spec"), problems)
+    if depot_type is None:
+        return None
+    manifest = copy.deepcopy(doc.data)
+    planned = _planned(doc, model, manifest, copy.deepcopy(manifest["spec"]))
+    planned.source_type = depot_type.name
+    planned.refs = [
+        Ref(
+            "instance-secret",
+            secret_name(ref.id),
+            PURPOSE_ACL[ref.purpose],
+            ("spec", "secrets", i, "id"),
+            ref.purpose,
+        )
+        for i, ref in enumerate(spec.secrets)
+    ]
     return planned
 
 
@@ -518,6 +625,7 @@ def depot_name(address: str) -> str:
 
 __all__ = [
     "KINDS",
+    "MANIFEST_TYPES",
     "REDACTED",
     "RESOURCE_TYPES",
     "WORKSPACE_TYPES",

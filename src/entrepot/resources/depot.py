@@ -34,13 +34,40 @@ class Resources(Strict):
     limits: ResourceQuantities | None = None
 
 
-class DepotSpecBase(Strict):
+class SecretPurposeRef(Strict):
+    """A reference to a secret in the DataOS 2.0 form (`spec.secrets[]`)."""
+
+    id: str = Field(
+        description="<tenant>:<secret name>; the tenant is not checked (entrepot has one).",
+        examples=["engineering:snowflake-secret-r"],
+    )
+    purpose: Literal["scan", "query", "rw"] = Field(
+        description="scan and query read (acl r), rw writes (acl rw)."
+    )
+
+    @field_validator("purpose", mode="before")
+    @classmethod
+    def _purpose(cls, value: Any) -> Any:
+        return value.strip().lower() if isinstance(value, str) else value
+
+    @field_validator("id")
+    @classmethod
+    def _id(cls, value: str) -> str:
+        tenant, colon, name = value.rpartition(":")
+        if not name or (colon and (not tenant or ":" in tenant)):
+            raise ValueError(
+                f"invalid secret id '{value}': expected <tenant>:<secret name>, "
+                "e.g. engineering:postgres-r"
+            )
+        return value
+
+
+class DepotCommon(Strict):
     type: str = Field(description="Source type, case-insensitive (postgresql, ABFSS, jdbc, ...).")
     description: str | None = None
     external: Flag = Field(False, description="The data lives outside DataOS/Entrepôt.")
     source: str | None = Field(None, description="Catalog source name; defaults to the depot name.")
     compute: str | None = Field(None, description="Compute resource name (kept, informational).")
-    secrets: list[SecretRef] = Field(default_factory=list, description="Instance secrets used.")
     hiveSync: Flag | None = None
     name: str | None = Field(None, description="Repeats the resource name (v1 Azure examples).")
     owner: str | None = None
@@ -50,6 +77,10 @@ class DepotSpecBase(Strict):
     @classmethod
     def _type(cls, value: str) -> str:
         return value.strip()
+
+
+class DepotSpecBase(DepotCommon):
+    secrets: list[SecretRef] = Field(default_factory=list, description="Instance secrets used.")
 
 
 class InlineConnectionSecret(SecretPayloadMixin):
@@ -99,3 +130,21 @@ class DepotV2Alpha(ResourceMeta):
     version: Literal["v2alpha"]
     type: Literal["depot"]
     depot: DepotSpecV2
+
+
+class DepotSpecTenant(DepotCommon):
+    """The DataOS 2.0 docs' `spec:`: the connection block is `spec.spec`, whatever the type, and
+    secrets are named by id with the purpose they serve."""
+
+    spec: dict[str, Any] = Field(description="Connection fields of the source type.")
+    secrets: list[SecretPurposeRef] = Field(
+        default_factory=list, description="Secrets used, each for a purpose: scan, query, rw."
+    )
+
+
+class DepotV2Spec(ResourceMeta):
+    """`version: v2alpha` written as the DataOS 2.0 docs do: `spec:` instead of `depot:`."""
+
+    version: Literal["v2alpha"]
+    type: Literal["depot"]
+    spec: DepotSpecTenant

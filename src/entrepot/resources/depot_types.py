@@ -12,7 +12,7 @@ import re
 from dataclasses import dataclass
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, Field
+from pydantic import AfterValidator, Field, field_validator
 
 from entrepot.resources.base import Params, Port, Required, Strict, Text
 
@@ -109,8 +109,21 @@ class ObjectStoreBlock(Block):
     icebergCatalogType: str | None = None
     metastoreUrl: str | None = None
     endpoint: str | None = Field(
-        None, description="Explicit service endpoint (private endpoint, emulator).", examples=[]
+        None,
+        description="Explicit service endpoint (private endpoint, emulator); a host name "
+        "without a scheme means https.",
+        examples=["https://s3.us-gov-east-1.amazonaws.com"],
     )
+
+    @field_validator("endpoint")
+    @classmethod
+    def _endpoint(cls, value: str | None) -> str | None:
+        # The DataOS docs write `endpoint: s3.us-gov-east-1.amazonaws.com`: a host name, which
+        # every client would otherwise read as a path or refuse. Services of that kind speak
+        # https; an emulator on plain http says so with http://.
+        if value and "://" not in value:
+            return f"https://{value}"
+        return value
 
 
 def _bucket_name(value: str) -> str:
@@ -226,6 +239,10 @@ class DepotType:
     optional_secret_keys: tuple[str, ...] = ()
     secret_files: tuple[str, ...] = ()
     aliases: tuple[str, ...] = ()
+    # Keys of its secret that name (a user, an account, a project) or locate (an endpoint)
+    # rather than authenticate: printed in hints and errors as they are, never masked. Every
+    # other key of a secret is a credential (see `PUBLIC_SECRET_KEYS`).
+    public_keys: tuple[str, ...] = ()
 
     @property
     def needs_secret(self) -> bool:
@@ -234,6 +251,8 @@ class DepotType:
 
 _USERPASS = ("username", "password")
 _AZURE = ("azurestorageaccountname", "azurestorageaccountkey")
+_USER = ("username",)
+_AZURE_PUBLIC = ("azurestorageaccountname", "azureendpointsuffix")
 
 DEPOT_TYPES: dict[str, DepotType] = {
     t.name: t
@@ -245,13 +264,24 @@ DEPOT_TYPES: dict[str, DepotType] = {
             "relational",
             _USERPASS,
             aliases=("postgres",),
+            public_keys=("username", "user"),
         ),
-        DepotType("mysql", MysqlBlock, ("mysql", "jdbc"), "relational", _USERPASS),
         DepotType(
-            "mssql", MssqlBlock, ("jdbc", "mssql"), "relational", _USERPASS, aliases=("sqlserver",)
+            "mysql", MysqlBlock, ("mysql", "jdbc"), "relational", _USERPASS, public_keys=_USER
         ),
-        DepotType("oracle", OracleBlock, ("oracle", "jdbc"), "relational", _USERPASS),
-        DepotType("jdbc", JdbcBlock, ("jdbc",), "relational", _USERPASS),
+        DepotType(
+            "mssql",
+            MssqlBlock,
+            ("jdbc", "mssql"),
+            "relational",
+            _USERPASS,
+            aliases=("sqlserver",),
+            public_keys=_USER,
+        ),
+        DepotType(
+            "oracle", OracleBlock, ("oracle", "jdbc"), "relational", _USERPASS, public_keys=_USER
+        ),
+        DepotType("jdbc", JdbcBlock, ("jdbc",), "relational", _USERPASS, public_keys=_USER),
         DepotType(
             "redshift",
             RedshiftBlock,
@@ -259,6 +289,7 @@ DEPOT_TYPES: dict[str, DepotType] = {
             "warehouse",
             _USERPASS,
             ("awsaccesskeyid", "awssecretaccesskey"),
+            public_keys=_USER,
         ),
         DepotType(
             "snowflake",
@@ -267,6 +298,7 @@ DEPOT_TYPES: dict[str, DepotType] = {
             "warehouse",
             ("username",),
             ("password", "auth_mode", "passphrase", "key"),
+            public_keys=("username", "auth_mode"),
         ),
         DepotType(
             "bigquery",
@@ -275,6 +307,7 @@ DEPOT_TYPES: dict[str, DepotType] = {
             "warehouse",
             ("projectid", "email"),
             secret_files=("json_keyfile",),
+            public_keys=("projectid", "email"),
         ),
         DepotType(
             "s3",
@@ -283,9 +316,26 @@ DEPOT_TYPES: dict[str, DepotType] = {
             "lake",
             (),
             ("accesskeyid", "secretkey", "awsaccesskeyid", "awssecretaccesskey", "awsendpoint"),
+            public_keys=("awsendpoint",),
         ),
-        DepotType("abfss", AzureBlock, ("abfss",), "lake", _AZURE, ("azureendpointsuffix",)),
-        DepotType("wasbs", AzureBlock, ("wasbs",), "lake", _AZURE, ("azureendpointsuffix",)),
+        DepotType(
+            "abfss",
+            AzureBlock,
+            ("abfss",),
+            "lake",
+            _AZURE,
+            ("azureendpointsuffix",),
+            public_keys=_AZURE_PUBLIC,
+        ),
+        DepotType(
+            "wasbs",
+            AzureBlock,
+            ("wasbs",),
+            "lake",
+            _AZURE,
+            ("azureendpointsuffix",),
+            public_keys=_AZURE_PUBLIC,
+        ),
         DepotType(
             # Credentials optional: public buckets and emulators are read anonymously; a
             # service account's key goes in `files: {gcskey_json: key.json}`.
@@ -295,6 +345,7 @@ DEPOT_TYPES: dict[str, DepotType] = {
             "lake",
             (),
             ("projectid", "email"),
+            public_keys=("projectid", "project", "email"),
         ),
         DepotType("file", FileBlock, ("file",), "lake"),
         DepotType(
@@ -303,7 +354,15 @@ DEPOT_TYPES: dict[str, DepotType] = {
             ("kafka",),
             "streaming",
             (),
-            ("security_protocol", "sasl_mechanism", "username", "password"),
+            (
+                "security_protocol",
+                "sasl_mechanism",
+                "trust_store_type",
+                "trust_store_password",
+                "username",
+                "password",
+            ),
+            public_keys=("security_protocol", "sasl_mechanism", "trust_store_type", "username"),
         ),
         DepotType(
             "eventhub",
@@ -311,16 +370,48 @@ DEPOT_TYPES: dict[str, DepotType] = {
             ("eventhub",),
             "streaming",
             ("eh_shared_access_key_name", "eh_shared_access_key"),
+            public_keys=("eh_shared_access_key_name",),
         ),
         DepotType("pulsar", PulsarBlock, ("pulsar",), "streaming"),
-        DepotType("elasticsearch", NodesBlock, ("elasticsearch",), "nosql", (), _USERPASS),
-        DepotType("opensearch", NodesBlock, ("opensearch",), "nosql", (), _USERPASS),
-        DepotType("mongodb", MongodbBlock, ("mongodb",), "nosql", _USERPASS),
-        DepotType("presto", PrestoBlock, ("presto",), "warehouse", (), _USERPASS),
+        DepotType(
+            "elasticsearch",
+            NodesBlock,
+            ("elasticsearch",),
+            "nosql",
+            (),
+            _USERPASS,
+            public_keys=_USER,
+        ),
+        DepotType(
+            "opensearch", NodesBlock, ("opensearch",), "nosql", (), _USERPASS, public_keys=_USER
+        ),
+        DepotType("mongodb", MongodbBlock, ("mongodb",), "nosql", _USERPASS, public_keys=_USER),
+        DepotType(
+            "presto", PrestoBlock, ("presto",), "warehouse", (), _USERPASS, public_keys=_USER
+        ),
         DepotType("redis", RedisBlock, ("redis",), "nosql", (), ("password",)),
         DepotType("http", HttpBlock, ("http",), "api", ()),
     ]
 }
+
+# Which values of a secret are not secret. A secret is not bound to one source type (any depot
+# may reference it), so this is every type's public keys, less any key some type declares as a
+# credential: a key of both kinds stays masked. Keys no type declares are credentials.
+CREDENTIAL_SECRET_KEYS = frozenset(
+    key
+    for t in DEPOT_TYPES.values()
+    for key in (*t.secret_keys, *t.optional_secret_keys, *t.secret_files)
+    if key not in t.public_keys
+)
+PUBLIC_SECRET_KEYS = (
+    frozenset(key for t in DEPOT_TYPES.values() for key in t.public_keys) - CREDENTIAL_SECRET_KEYS
+)
+
+
+def is_public_secret_key(key: str) -> bool:
+    """Does this key of a secret name or locate something, rather than authenticate?"""
+    return key.lower() in PUBLIC_SECRET_KEYS
+
 
 # `jdbc` + `subprotocol` names a more specific type when we know one.
 JDBC_SUBPROTOCOLS = {
@@ -360,8 +451,11 @@ def effective_type(declared: DepotType, subprotocol: str | None) -> DepotType:
 
 
 def connection_config(manifest: dict[str, Any]) -> tuple[DepotType, Block]:
-    """The source type and validated connection block of a stored (valid) depot manifest."""
-    spec = manifest["depot"]
+    """The source type and validated connection block of a stored (valid) depot manifest, in
+    any of its forms (v1, v2alpha, the DataOS 2.0 `spec:`)."""
+    from entrepot.resources.shapes import depot_section
+
+    spec = depot_section(manifest)
     declared = lookup_type(str(spec["type"]))
     if declared is None:  # pragma: no cover - stored manifests were validated
         raise ValueError(f"unknown depot type {spec['type']!r}")

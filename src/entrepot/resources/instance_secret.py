@@ -57,3 +57,40 @@ class InstanceSecretV1(ResourceMeta):
     version: Literal["v1"]
     type: Literal["instance-secret"]
     instance_secret: InstanceSecretSpec = Field(alias="instance-secret")
+
+
+class SecretV2Spec(SecretPayloadMixin):
+    """`secret:` of a DataOS 2.0 `type: secret`: no acl there, since a depot says which
+    secret serves which purpose (`spec.secrets[].purpose`). `acl` is accepted for a secret a
+    v2alpha depot (`depot.secrets[].name`) references, which takes its acl from the secret."""
+
+    type: SecretType = Field(description="How the values are passed to consumers.")
+    acl: Literal["r", "rw"] | None = Field(
+        None,
+        description="Only for v2alpha depots referencing it by name; a DataOS 2.0 depot's "
+        "purpose (scan, query: r; rw: rw) decides otherwise.",
+    )
+
+    @field_validator("type", mode="before")
+    @classmethod
+    def _type(cls, value: Any) -> Any:
+        return normalise_secret_type(value)
+
+    @field_validator("acl", mode="before")
+    @classmethod
+    def _acl(cls, value: Any) -> Any:
+        return value.strip().lower() if isinstance(value, str) else value
+
+    @model_validator(mode="after")
+    def _not_empty(self) -> Self:
+        if not self.data and not self.files:
+            raise ValueError("a secret needs 'data' or 'files' (or both)")
+        return self
+
+
+class SecretV2Alpha(ResourceMeta):
+    """`type: secret`, `version: v2alpha` (the DataOS 2.0 docs): stored as an instance secret."""
+
+    version: Literal["v2alpha"]
+    type: Literal["secret"]
+    secret: SecretV2Spec

@@ -9,7 +9,9 @@ from __future__ import annotations
 import re
 from typing import Annotated, Any, Literal, Self
 
-from pydantic import AfterValidator, Field, field_validator, model_validator
+from pydantic import AfterValidator, Field, ValidationInfo, field_validator, model_validator
+from pydantic.json_schema import SkipJsonSchema
+from pydantic_core import PydanticCustomError
 
 from entrepot.resources.base import Flag, ResourceMeta, Strict, Text
 
@@ -48,13 +50,40 @@ def _regex(pattern: str) -> str:
 Regex = Annotated[str, AfterValidator(_regex)]
 
 
+def _misplaced(option: str) -> PydanticCustomError:
+    return PydanticCustomError(
+        "entrepot",
+        "{message}",
+        {
+            "message": f"'{option}' is not a filter setting: did you mean to put it under "
+            "`sourceConfig.config`?",
+            "hint": f"move '{option}' out of the filter pattern, to the level of "
+            "databaseFilterPattern, schemaFilterPattern and tableFilterPattern (the DataOS "
+            "scanner template indents it one level too deep; inside a filter it would be ignored)",
+        },
+    )
+
+
 class FilterPattern(Strict):
     includes: list[Regex] = Field(default_factory=list, description="Regexes to keep.")
     excludes: list[Regex] = Field(default_factory=list, description="Regexes to drop.")
-    # The DataOS template indents these under tableFilterPattern; accept them there too.
-    markDeletedTables: Flag | None = None
-    includeTags: Flag | None = None
-    includeViews: Flag | None = None
+    # The DataOS scanner template indents these under tableFilterPattern, where they would do
+    # nothing: declared only to be refused with where they belong (never offered as valid).
+    markDeletedTables: SkipJsonSchema[Any] = Field(None, exclude=True)
+    markDeletedTablesfromFilterOnly: SkipJsonSchema[Any] = Field(None, exclude=True)
+    includeTags: SkipJsonSchema[Any] = Field(None, exclude=True)
+    includeViews: SkipJsonSchema[Any] = Field(None, exclude=True)
+
+    @field_validator(
+        "markDeletedTables",
+        "markDeletedTablesfromFilterOnly",
+        "includeTags",
+        "includeViews",
+        mode="before",
+    )
+    @classmethod
+    def _not_here(cls, value: Any, info: ValidationInfo) -> Any:
+        raise _misplaced(str(info.field_name))
 
 
 class ScannerConfig(Strict):
@@ -66,6 +95,8 @@ class ScannerConfig(Strict):
     markDeletedTables: Flag = False
     markDeletedTablesfromFilterOnly: Flag = False
     includeViews: Flag = False
+    # Accepted as in DataOS; the sources scanned today (PostgreSQL, MySQL, object stores) have
+    # no tags to include.
     includeTags: Flag = False
     ingestSampleData: Flag = False
     markDeletedTopics: Flag = False
@@ -99,6 +130,7 @@ class ScannerStackSpec(Strict):
 
 class JobSpec(Strict):
     stack: str = Field(description="Stack and version, e.g. scanner:2.0.")
+    tags: list[Text] = Field(default_factory=list, description="Tags of the job (kept).")
     compute: str | None = None
     runAsUser: str | None = None
     stackSpec: dict[str, Any] = Field(default_factory=dict)

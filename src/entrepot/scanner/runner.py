@@ -17,6 +17,7 @@ from entrepot.catalog.model import Pattern, ScanFilters
 from entrepot.connectors.base import ScanFailed
 from entrepot.errors import EntrepotError
 from entrepot.resources.compile import depot_name
+from entrepot.resources.shapes import depot_section
 from entrepot.resources.workflow import ScannerStackSpec, WorkflowSpec
 from entrepot.store import now
 from entrepot.store.tables import workflow_run
@@ -219,7 +220,7 @@ class WorkflowRunner:
             tables=Pattern.of(config.tableFilterPattern if config else None),
             include_views=bool(config and config.includeViews),
         )
-        source = str((depot.manifest or {})["depot"].get("source") or depot.name)
+        source = str(depot_section(depot.manifest or {}).get("source") or depot.name)
         options = MergeOptions(
             mark_deleted=bool(config and config.markDeletedTables),
             from_filter_only=bool(config and config.markDeletedTablesfromFilterOnly),

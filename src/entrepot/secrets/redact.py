@@ -22,11 +22,9 @@ from typing import Any, TypeVar
 T = TypeVar("T")
 
 MASK = "******"
-# Keys that name an identity rather than hold a credential: shown in hints ("password
-# authentication failed for user 'max'"), never masked.
-IDENTIFIER_KEYS = frozenset(
-    {"username", "user", "email", "projectid", "azurestorageaccountname", "account"}
-)
+# Which keys of a secret are not secret (user names, account names, endpoints) is declared per
+# source type, with the credentials: `resources.depot_types.PUBLIC_SECRET_KEYS`. Callers
+# register only the values to hide.
 MIN_LENGTH = 4  # shorter values ("r", "1") would mask ordinary words
 
 

@@ -136,7 +136,7 @@ class DepotAccess:
         fresh = self.depot(row.name)
         if acl == "rw":
             self._ctx.ensure("dataset:write", target_of(fresh))
-        return _connection(self._ctx, fresh, acl, purpose)
+        return _connection(self._ctx, fresh, acl, purpose, self.use)
 
     def catalog_entry(self, address: Address) -> dict[str, Any]:
         """The dataset's catalog entry (NotFoundError when not scanned)."""
@@ -163,31 +163,41 @@ def depot_access(ctx: RequestContext, use: str) -> DepotAccess:
 
 
 def _connection(
-    ctx: RequestContext, row: ResourceRow, acl: str, purpose: str
+    ctx: RequestContext, row: ResourceRow, acl: str, purpose: str, use: str = "check"
 ) -> ResolvedConnection:
     """Reading uses the depot's `r` secrets only; writing its `rw` secrets (and, for TLS, any
-    `certificates` secret). v1 inline `connectionSecret` entries count the same way."""
+    `certificates` secret). v1 inline `connectionSecret` entries count the same way. A depot in
+    the DataOS 2.0 form names each secret for a purpose instead: rw writes; scan and query both
+    read, and when they name different secrets a scan (`use`) reads with its scan secret and
+    every other use with its query secret."""
     from entrepot.connectors.base import ResolvedConnection
     from entrepot.resources.depot_types import connection_config
+    from entrepot.resources.shapes import depot_section, secret_section, secret_uses
     from entrepot.store import reader as reader_module
 
     manifest = row.manifest or {}
     depot_type, config = connection_config(manifest)
     conn = ResolvedConnection(row.name, depot_type.name, acl, config)
-    refs = [str(ref["name"]) for ref in manifest["depot"].get("secrets") or []]
-    inline = manifest["depot"].get("connectionSecret") or manifest["depot"].get("connectionSecrets")
-    stored = reader_module.instance_secrets(ctx.reader, refs)
-    for name in refs:
+    uses = secret_uses(manifest)
+    section = depot_section(manifest)
+    inline = section.get("connectionSecret") or section.get("connectionSecrets")
+    preferred = "scan" if use == "scan" else "query"
+    reading = {u.purpose for u in uses if u.acl == "r"}
+    stored = reader_module.instance_secrets(ctx.reader, [u.name for u in uses])
+    for secret_use in uses:
+        name = secret_use.name
         if name not in stored:
             raise MissingCredentialError(
                 f"instance secret '{name}' referenced by depot '{row.name}' does not exist"
             )
         secret_id, secret_manifest = stored[name]
-        body = secret_manifest.get("instance-secret", {})
-        secret_acl = str(body.get("acl"))
+        body = secret_section(secret_manifest)
+        secret_acl = secret_use.acl or str(body.get("acl"))
         is_certificate = str(body.get("type", "")).startswith("certificate")
         if secret_acl != acl and not (acl == "rw" and is_certificate):
             continue
+        if secret_use.acl == "r" and preferred in reading and secret_use.purpose != preferred:
+            continue  # the other reading purpose's secret: this use has its own
         conn.secret_names.append(name)
         data, files, _ = _decrypt(ctx, secret_id, "instance-secret", name, "", purpose)
         for key, value in data.items():
@@ -253,10 +263,11 @@ def instance_secret_values(
 ) -> ResolvedSecret:
     """An instance secret's values (`get --unSanitize`): Un-sanitize on a secret you may read,
     or Read All Secrets. Audited like every decryption."""
+    from entrepot.resources.shapes import secret_acl
     from entrepot.store import reader as reader_module
 
     row = resource(ctx, "instance-secret", name, action="instance-secret:unsanitize")
-    stored_acl = str((row.manifest or {}).get("instance-secret", {}).get("acl", ""))
+    stored_acl = secret_acl(row.manifest or {})
     if acl is not None and stored_acl != acl:
         raise RefusedError(
             f"instance secret '{name}' has acl '{stored_acl}', not '{acl}'",

@@ -31,7 +31,7 @@ from entrepot.services.context import RequestContext
 if TYPE_CHECKING:
     from entrepot.connectors.base import CheckResult
     from entrepot.manifest.loader import Document
-    from entrepot.resources.compile import PlannedResource
+    from entrepot.resources.compile import PlannedResource, Ref
     from entrepot.scanner.runner import RunRecord
     from entrepot.store.reader import ResourceRow
     from entrepot.store.store import WriteItem
@@ -258,7 +258,7 @@ def plan(ctx: RequestContext, options: ApplyOptions) -> tuple[list[PlannedResour
             )
         seen[item.key] = item
     if not problems.errors:
-        _check_references(ctx, planned, problems)
+        _check_references(ctx, planned, problems, lint=options.lint)
     problems.raise_if_errors()
     return planned, problems.warnings
 
@@ -271,8 +271,23 @@ def _stored(ctx: RequestContext, rtype: str, names: list[str]) -> dict[str, Reso
     return reader_module.resources_named(ctx.reader, rtype, names)
 
 
+# `apply --lint` validates documents alone: what they reference may not be applied yet.
+LINT_HINT = "--lint checks the documents alone; apply will refuse it unless it exists by then"
+
+
+def _missing(
+    problems: Problems, lint: bool, what: str, close: list[str], where: Location, hint: str
+) -> None:
+    """A reference to nothing: an error, or under --lint a warning."""
+    suggestion = f", did you mean '{close[0]}'?" if close else ""
+    if lint:
+        problems.warn(f"{what} is not applied yet{suggestion}", where, f"{hint}; {LINT_HINT}")
+    else:
+        problems.error(f"{what} does not exist{suggestion}", where, hint)
+
+
 def _check_workflow_depots(
-    ctx: RequestContext, planned: list[PlannedResource], problems: Problems
+    ctx: RequestContext, planned: list[PlannedResource], problems: Problems, lint: bool
 ) -> None:
     """A scanner's `stackSpec.depot` must name a depot (stored, or in this apply)."""
     workflows = [p for p in planned if p.type == "workflow" and p.refs]
@@ -285,9 +300,11 @@ def _check_workflow_depots(
             if ref.type != "depot" or ref.name in names:
                 continue
             close = _close_matches(ref.name, visible_names(ctx, "depot"))
-            problems.error(
-                f"depot '{ref.name}' does not exist"
-                + (f", did you mean '{close[0]}'?" if close else ""),
+            _missing(
+                problems,
+                lint,
+                f"depot '{ref.name}'",
+                close,
                 workflow.document.locate(ref.path),
                 "stackSpec.depot takes dataos://<depot> or a depot's name; list them with: "
                 "entrepot get -t depot -a",
@@ -295,19 +312,23 @@ def _check_workflow_depots(
 
 
 def _check_references(
-    ctx: RequestContext, planned: list[PlannedResource], problems: Problems
+    ctx: RequestContext, planned: list[PlannedResource], problems: Problems, *, lint: bool = False
 ) -> None:
+    """References between resources: a scanner's depot, a depot's secrets (they exist, with an
+    acl that says what each is for, one of them for reading). Under `lint`, a reference to a
+    resource neither stored nor in the documents is a warning."""
     from entrepot.resources.depot_types import DEPOT_TYPES
+    from entrepot.resources.shapes import is_tenant_form, secret_section
 
-    _check_workflow_depots(ctx, planned, problems)
+    _check_workflow_depots(ctx, planned, problems, lint)
     depots = [p for p in planned if p.type == "depot"]
     if not depots:
         return
     wanted = [r.name for d in depots for r in d.refs]
     secrets = {
-        name: (str(body.get("acl", "")), str(body.get("type", "")))
+        name: (str(body.get("acl") or ""), str(body.get("type", "")))
         for name, row in _stored(ctx, "instance-secret", wanted).items()
-        for body in [(row.manifest or {}).get("instance-secret", {})]
+        for body in [secret_section(row.manifest or {})]
     }
     secrets.update(
         {
@@ -319,6 +340,7 @@ def _check_references(
     for depot in depots:
         found_acls: list[str] = [s.acl for s in depot.secrets]  # v1 inline credentials
         missing_reference = False
+        tenant_form = is_tenant_form(depot.manifest)
         for ref in depot.refs:
             where = depot.document.locate(ref.path)
             if ref.name not in secrets:
@@ -327,14 +349,20 @@ def _check_references(
                     p.name for p in planned if p.type == "instance-secret"
                 ]
                 close = _close_matches(ref.name, sorted(set(known)))
-                problems.error(
-                    f"instance secret '{ref.name}' does not exist"
-                    + (f", did you mean '{close[0]}'?" if close else ""),
+                _missing(
+                    problems,
+                    lint,
+                    f"instance secret '{ref.name}'",
+                    close,
                     where,
                     "apply the instance secret first, or in the same apply",
                 )
                 continue
-            acl, secret_type = secrets[ref.name]
+            own_acl, secret_type = secrets[ref.name]
+            acl = _reference_acl(ref, own_acl, secret_type, where, problems)
+            if acl is None:
+                missing_reference = True  # said why; no second error about acls on top
+                continue
             found_acls.append(acl)
             expected = f"{depot.name}-{acl}"
             # A CA certificate is no credential: the naming convention is for credentials.
@@ -349,12 +377,49 @@ def _check_references(
         needs = bool(source_type and source_type.needs_secret)
         # A missing reference is the real problem; no second error about acls on top.
         if (found_acls or needs) and "r" not in found_acls and not missing_reference:
+            if tenant_form:
+                problems.error(
+                    "invalid depot, missing a secret reference with purpose: scan or query",
+                    depot.document.locate(("spec", "secrets")),
+                    "add a secret for reading to spec.secrets: {id: <tenant>:"
+                    f"{depot.name}-r, purpose: query}} (scan and query read; rw alone is not "
+                    "enough)",
+                )
+                continue
             problems.error(
                 "invalid depot, missing a secret reference with acl: r",
                 depot.document.locate(("depot", "secrets")),
                 "reference an instance secret with 'acl: r' (by convention "
                 f"'{depot.name}-r') in depot.secrets; an rw secret alone is not enough",
             )
+
+
+def _reference_acl(
+    ref: Ref, own_acl: str, secret_type: str, where: Location, problems: Problems
+) -> str | None:
+    """What a depot uses a secret for: its purpose (DataOS 2.0: scan, query read; rw writes),
+    else the secret's own acl. A secret with neither (a `type: secret` without `acl:` named
+    by a v2alpha depot) cannot be placed: an error, and None."""
+    if ref.purpose:
+        if own_acl and own_acl != ref.acl and not secret_type.startswith("certificate"):
+            problems.warn(
+                f"instance secret '{ref.name}' has acl: {own_acl}, and this depot uses it for "
+                f"purpose: {ref.purpose} (acl {ref.acl}): the purpose decides",
+                where,
+                f"name a secret with acl: {ref.acl} here, or change the purpose",
+            )
+        return str(ref.acl)
+    if own_acl:
+        return own_acl
+    problems.error(
+        f"secret '{ref.name}' has no acl, so a v2alpha depot's secrets[].name cannot say what "
+        "it is for",
+        where,
+        f"add 'acl: r' (or rw) to the secret's `secret:` section, or write the depot in the "
+        f"DataOS 2.0 form, which names a purpose: spec.secrets: [{{id: <tenant>:{ref.name}, "
+        "purpose: query}]",
+    )
+    return None
 
 
 def apply(ctx: RequestContext, options: ApplyOptions) -> ApplyResult:
@@ -615,6 +680,7 @@ def delete_files(
     targets: list[tuple[str, str, str]] = []
     for doc in docs:
         rtype = str(doc.data.get("type", "")).lower()
+        rtype = {"secret": "instance-secret"}.get(rtype, rtype)  # stored as one
         name = doc.data.get("name")
         if not rtype or not isinstance(name, str):
             raise ManifestError(
@@ -631,17 +697,20 @@ def delete_files(
 
 
 def register_secret_values(data: dict[str, str], files: dict[str, bytes]) -> None:
-    """Scrub these values from every later output of this request (identities excepted)."""
-    from entrepot.secrets.redact import IDENTIFIER_KEYS
+    """Scrub these values from every later output of this request; the keys source types
+    declare as naming or locating rather than authenticating (a user name, an account name, an
+    endpoint suffix such as core.windows.net, which would hide every Azure host name) excepted."""
+    from entrepot.resources.depot_types import is_public_secret_key
 
-    redactor.register(*(v for k, v in data.items() if k.lower() not in IDENTIFIER_KEYS))
+    redactor.register(*(v for k, v in data.items() if not is_public_secret_key(k)))
     redactor.register(*files.values())
 
 
 def in_secret_section(path: tuple[str | int, ...]) -> bool:
-    """Is this field inside an instance secret's section or a v1 depot's inline credentials?
-    (Their values are encrypted; their acl and type only take a few fixed words.)"""
-    if path[:1] == ("instance-secret",):
+    """Is this field inside an instance secret's section (`instance-secret:`, or `secret:` of a
+    DataOS 2.0 `type: secret`) or a v1 depot's inline credentials? (Their values are
+    encrypted; their acl and type only take a few fixed words.)"""
+    if path[:1] in (("instance-secret",), ("secret",)):
         return True
     return len(path) > 2 and path[:2] in (
         ("depot", "connectionSecret"),
@@ -650,13 +719,14 @@ def in_secret_section(path: tuple[str | int, ...]) -> bool:
 
 
 def secret_path(path: tuple[str | int, ...]) -> bool:
-    """Is this field inside a secret section (instance-secret data, v1 inline credentials)?"""
-    from entrepot.secrets.redact import IDENTIFIER_KEYS
+    """Is this field inside a secret section (instance-secret data, v1 inline credentials)
+    and does it hold a credential (not a user name or an endpoint)?"""
+    from entrepot.resources.depot_types import is_public_secret_key
 
     sections = {"data", "values", "files"}
-    if str(path[-1]).lower() in IDENTIFIER_KEYS:
+    if is_public_secret_key(str(path[-1])):
         return False
-    if path[:1] == ("instance-secret",):
+    if path[:1] in (("instance-secret",), ("secret",)):
         return True
     return in_secret_section(path) and len(path) > 3 and path[3] in sections
 
