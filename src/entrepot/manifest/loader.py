@@ -388,10 +388,15 @@ class _Builder:
         value = self._construct(node, path)
         if not isinstance(value, str):
             return value
+        whole = self._whole_placeholder(node, value)
+        if whole is not None:
+            # `port: ${{port}}` filled with 5432 is the number YAML reads in `port: 5432`.
+            self.placeholders.add(whole)
+            return self._resolved(self.options.values[whole], node, path)
         if "{{" in value:
-            failed = self.failed
+            before = len(self.problems.items)
             value = self._fill_placeholders(value, node, path)
-            if self.failed and not failed:
+            if len(self.problems.items) > before:
                 return value  # an unfilled placeholder: no interpolation errors on top of it
         if self.options.interpolate and "$" in value:
             value = self._interpolate(value, node, path)
@@ -422,7 +427,22 @@ class _Builder:
         filled = self._placeholder_value(name, node, path)
         if filled is None:
             return f"{{{{{name}}}}}" if self.options.lenient else None
-        # Resolve the filled text as YAML would have (so `{{port}}` filled with 5432 is a number).
+        return self._resolved(filled, node, path)
+
+    def _whole_placeholder(self, node: yaml.ScalarNode, value: str) -> str | None:
+        """The --set name of a plain (unquoted) scalar that is one placeholder and nothing
+        else: `${{port}}`, or with interpolation on `${abfss-depot-name}` and `${name}`."""
+        if node.style:  # libyaml gives a plain scalar style '' (PyYAML: None)
+            return None  # quoted or a block scalar: text, whatever fills it
+        match = _PLACEHOLDER.fullmatch(value)
+        if match is None and self.options.interpolate and value.startswith("$"):
+            match = _DOC_PLACEHOLDER.fullmatch(value[1:])
+        name = match.group(1) if match is not None else None
+        return name if name is not None and name in self.options.values else None
+
+    def _resolved(self, filled: str, node: yaml.Node, path: PathKey) -> Any:
+        """The filled text resolved as YAML would have read it written there (so `{{port}}`
+        filled with 5432 is a number); its text is kept too, for secret values."""
         tag = self._scalars.resolve(yaml.ScalarNode, filled, (True, False))  # type: ignore[no-untyped-call]
         scalar = yaml.ScalarNode(tag, filled, node.start_mark, node.end_mark)
         return self._construct(scalar, path)
