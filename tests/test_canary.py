@@ -80,6 +80,40 @@ depot:
   spec: {subprotocol: postgresql, host: h, port: 5432, database: d}
 """,
     )
+    # The other documented forms: a DataOS 2.0 `type: secret` named by a `spec:` depot for a
+    # purpose, and the Kafka pages' `instance-secret:` list of one entry.
+    shapes = write(
+        tmp_path / "shapes.yml",
+        """name: tenant-scan
+version: v2alpha
+type: secret
+secret:
+  type: key-value
+  data: {username: $POSTGRES_USERNAME, password: $POSTGRES_PASSWORD}
+---
+name: tenant
+version: v2alpha
+type: depot
+spec:
+  type: postgresql
+  spec: {host: db.example.com, database: sales}
+  secrets: [{id: "acme:tenant-scan", purpose: scan}]
+---
+name: kafka-r
+version: v1
+type: instance-secret
+instance-secret:
+  - acl: r
+    type: key-value-properties
+    data: {username: $POSTGRES_USERNAME, password: $POSTGRES_PASSWORD}
+""",
+    )
+    run("apply", "-f", str(shapes), "--lint")
+    run("apply", "-f", str(shapes), "--show-diff", "--no-verify")
+    run("get", "-t", "instance-secret", "-n", "tenant-scan", "-d", "--output", "yaml")
+    run("get", "-t", "instance-secret", "-n", "kafka-r", "-d")
+    run("check", "depot", "tenant", "--timeout", "2", expect=7)
+    run("delete", "-f", str(shapes))
     run("apply", "-f", str(secret), "-f", str(depot), "-f", str(inline), "--dry-run")
     run("apply", "-f", str(secret), "-f", str(depot), "-f", str(inline), "-l")
     run("apply", "-f", str(secret), "-f", str(depot), "-f", str(inline), "--show-diff")

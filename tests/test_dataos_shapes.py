@@ -519,3 +519,24 @@ def test_secret_keys_are_declared_public_or_credential_once() -> None:
             assert is_public_secret_key(key) == (key in depot_type.public_keys), key
     assert is_public_secret_key("AzureEndpointSuffix") and is_public_secret_key("username")
     assert not is_public_secret_key("password") and not is_public_secret_key("anything-else")
+
+
+def test_the_json_schemas_take_the_documented_forms() -> None:
+    """`entrepot schema depot|instance-secret` describe the forms apply takes, for editors."""
+    import jsonschema
+
+    values = {"username": "u", "password": "p", "host": "db.example.com", "port": "5432"}
+    schemas = {
+        kind: json.loads(run_cli("schema", kind).stdout) for kind in ("depot", "instance-secret")
+    }
+    for path in (TENANT, CORPUS / "depots" / "kafka.yaml"):
+        for doc in expected_documents(path, values):
+            jsonschema.validate(doc, schemas[stored_type(doc)])
+    tenant_depot = expected_documents(TENANT, values)[-1]
+    tenant_depot["spec"]["secrets"][0]["purpose"] = "read"
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate(tenant_depot, schemas["depot"])
+    two = expected_documents(CORPUS / "depots" / "kafka.yaml", values)[0]
+    two["instance-secret"] = two["instance-secret"] * 2
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate(two, schemas["instance-secret"])

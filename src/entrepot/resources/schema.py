@@ -4,24 +4,40 @@ from __future__ import annotations
 
 from typing import Any
 
-from entrepot.resources.compile import KINDS
+from pydantic import BaseModel
+
+from entrepot.resources.compile import KINDS, SECRET_KINDS, TENANT_DEPOT
 from entrepot.resources.depot_types import DEPOT_TYPES
+
+# The other documented forms a kind takes (resources.compile): a depot's DataOS 2.0 `spec:`,
+# and the DataOS 2.0 `type: secret`, stored as an instance secret.
+FORMS: dict[str, list[tuple[str, type[BaseModel]]]] = {
+    "depot": [("v2alpha", TENANT_DEPOT)],
+    "instance-secret": [(version, model) for (_, version), model in SECRET_KINDS.items()],
+}
 
 
 def json_schema(kind: str, version: str | None = None) -> dict[str, Any]:
-    models = [(v, m) for (k, v), m in sorted(KINDS.items()) if k == kind]
+    models: list[tuple[str, type[BaseModel]]] = [
+        (v, m) for (k, v), m in sorted(KINDS.items()) if k == kind
+    ]
+    models += FORMS.get(kind, [])
     if version is not None:
         models = [(v, m) for v, m in models if v == version]
         if not models:
             from entrepot.errors import EntrepotError
 
-            versions = ", ".join(v for (k, v) in KINDS if k == kind)
+            versions = ", ".join(
+                sorted({v for v, _ in FORMS.get(kind, [])} | {v for (k, v) in KINDS if k == kind})
+            )
             raise EntrepotError(f"no version '{version}' of {kind}", hint=f"versions: {versions}")
     schemas: list[dict[str, Any]] = []
     for ver, model in models:
         schema = model.model_json_schema(by_alias=True)
-        if kind == "depot" and ver == "v2alpha":
+        if kind == "depot" and ver == "v2alpha" and model is not TENANT_DEPOT:
             _add_blocks(schema)
+        if "instance-secret" in schema.get("properties", {}):
+            _list_of_one(schema)
         schemas.append(schema)
     if len(schemas) == 1:
         result = schemas[0]
@@ -74,3 +90,12 @@ def _add_blocks(schema: dict[str, Any]) -> None:
             "anyOf": [*refs, {"type": "null"}],
             "description": prop.get("description", ""),
         }
+
+
+def _list_of_one(schema: dict[str, Any]) -> None:
+    """`instance-secret:` may be a list of one mapping, as the Kafka pages write it."""
+    properties = schema["properties"]
+    mapping = properties["instance-secret"]
+    properties["instance-secret"] = {
+        "anyOf": [mapping, {"type": "array", "items": mapping, "minItems": 1, "maxItems": 1}]
+    }
