@@ -369,12 +369,14 @@ def test_a_tenant_form_depot_is_read_by_spark(tenant: dict[str, str]) -> None:
     from pyspark.sql import SparkSession
 
     import entrepot.spark
+    from tests.test_spark import JDBC_JAR, MARIADB_JAR
 
     session = (
         SparkSession.builder.master("local[1]")
         .appName("entrepot-shapes")
         .config("spark.ui.enabled", "false")
-        .config("spark.jars", "/usr/share/java/postgresql.jar")
+        # The JVM outlives the session, with these jars: those test_spark.py needs too.
+        .config("spark.jars", f"{JDBC_JAR},{MARIADB_JAR}")
         .config("spark.driver.bindAddress", "127.0.0.1")
         .config("spark.driver.host", "127.0.0.1")
         .getOrCreate()
