@@ -110,8 +110,8 @@ def list_resources(
             ctx.actor, kind, all_owners=all_owners or bool(owner)
         )
         if not decision:
-            if rtype is None and not all_owners and not owner:
-                continue  # `get` of every kind shows the kinds you may list
+            if rtype is None:
+                continue  # `get [-a]` of every kind shows the kinds you may list
             ctx.refuse(
                 f"{kind}:list-all" if all_owners or owner else f"{kind}:list",
                 Target(kind),
