@@ -143,17 +143,24 @@ def not_listed(
     list everyone's (so not found reads the same as not yours to everyone else)."""
     from entrepot.store import reader as reader_module
 
-    what = f"{rtype} '{name}'" if rtype else f"no resource named '{name}'"
     where = f" in workspace '{workspace}'" if workspace else ""
-    listing = f"dataos-ctl get -t {rtype}" if rtype else "dataos-ctl get"
+    what = f"{rtype} '{name}'{where} not found" if rtype else f"no resource named '{name}'{where}"
+    flags = (
+        (f" -t {rtype}" if rtype else "")
+        + f" -n {name}"
+        + (f" -w {workspace}" if workspace else "")
+    )
+
+    def did_you_mean(candidates: list[str]) -> str:
+        close = _close_matches(name, [c for c in candidates if c != name])
+        return f", did you mean '{close[0]}'?" if close else ""
+
     if all_owners or owner:
         whose = f" owned by '{owner}'" if owner and not all_owners else ""
-        close = _close_matches(name, visible_names(ctx, rtype, workspace)) if rtype else []
+        close = did_you_mean(visible_names(ctx, rtype, workspace)) if rtype else ""
         return NotFoundError(
-            (f"{what} not found" if rtype else what + " found")
-            + f"{where}{whose}"
-            + (f", did you mean '{close[0]}'?" if close else ""),
-            hint=f"list them with: {listing} -a",
+            f"{what}{whose}{close}",
+            hint="list them with: dataos-ctl get" + (f" -t {rtype}" if rtype else "") + " -a",
         )
     if ctx.settings_has_store():
         for kind in (rtype,) if rtype else KINDS:
@@ -167,15 +174,14 @@ def not_listed(
                 others = ", ".join(sorted({f"'{row.owner}'" for row in rows}))
                 return NotFoundError(
                     f"{kind} '{name}'{where} is not yours: it is owned by {others}",
-                    hint=f"see it with: dataos-ctl get -t {kind} -n {name} -a "
-                    f"(or -o {rows[0].owner})",
+                    hint=f"see it with: dataos-ctl get -t {kind} -n {name}"
+                    + (f" -w {workspace}" if workspace else "")
+                    + f" -a (or -o {rows[0].owner})",
                 )
-    mine = _close_matches(name, [r.name for r in list_resources(ctx, rtype=rtype)])
+    mine = [r.name for r in list_resources(ctx, rtype=rtype, workspace=workspace)]
     return NotFoundError(
-        (f"{what} not found among yours" if rtype else what + " among yours")
-        + where
-        + (f", did you mean '{mine[0]}'?" if mine else ""),
-        hint=f"get lists your own; everyone's (if you may list them): {listing} -n {name} -a",
+        f"{what} among yours{did_you_mean(mine)}",
+        hint=f"get lists your own; everyone's (if you may list them): dataos-ctl get{flags} -a",
     )
 
 
