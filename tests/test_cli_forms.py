@@ -213,6 +213,12 @@ def test_flags_before_the_command_keep_version_and_help(home: Path) -> None:
     assert alone.exit_code == 2
     assert "-t is a flag of a command, and no command follows it" in alone.stderr
     assert "dataos-ctl -t depot get" in alone.stderr
+    for words, word in (("entrepot -t depot ge", "3"), ("entrepot -t depot ", "3")):
+        completed = run_process(
+            env={"_ENTREPOT_COMPLETE": "bash_complete", "COMP_WORDS": words, "COMP_CWORD": word}
+        )
+        assert completed.exit_code == 0 and "plain,get" in completed.stdout.splitlines()
+        assert completed.stderr == ""
     unknown = run_cli("-x", "get")
     assert unknown.exit_code == 2 and "No such option '-x'" in unknown.stderr
 

@@ -191,7 +191,12 @@ class RootGroup(Group):
     moved after it (cli/forms.py)."""
 
     def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
-        return super().parse_args(ctx, hoist(self, args))
+        try:
+            args = hoist(self, args)
+        except click.UsageError:
+            if not ctx.resilient_parsing:  # shell completion of a line still being typed
+                raise
+        return super().parse_args(ctx, args)
 
 
 @click.group(cls=RootGroup, context_settings=CONTEXT)
