@@ -196,6 +196,8 @@ def test_flags_before_the_command(lakes: Path) -> None:
     assert listed.exit_code == 0 and names(listed.stdout) == ["lakescan"]
     assert names(ok("-i", ROW, "get")) == ["lakescan"]
     assert "scan-a-execute" in ok("-i", ROW, "get", "runtime")
+    node = ok("-i", ROW, "--node", "scan-b-execute", "get", "runtime")  # the docs' node form
+    assert names(node)[0] == "scan-b-execute" and "scan-a-execute" not in node
     node_log = ok("-i", ROW, "--node", "scan-b-execute", "log")
     assert "scan-b-execute | main" in node_log and "scan-a" not in node_log
     assert names(ok("resource", "-t", "depot", "get", "-a")) == ["lakea", "lakeb"]
