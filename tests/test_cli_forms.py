@@ -414,6 +414,10 @@ def test_get_of_a_missing_name_exits_4(home: Path, tmp_path: Path) -> None:
         (("get", "-t", "depot", "-n", "pgg", "-a"), "depot 'pgg' not found, did you mean 'pg'?"),
         (("get", "-n", "nothing"), "no resource named 'nothing' among yours"),
         (("resource", "get", "-t", "workflow", "-n", "x"), "workflow 'x' not found among yours"),
+        (
+            ("get", "-t", "instance-secret", "-n", "pg-x", "--unSanitize"),
+            "instance-secret 'pg-x' not found among yours, did you mean 'pg-r'?",
+        ),
     ):
         result = run_cli(*args)
         assert result.exit_code == 4, (args, result.output)
@@ -514,10 +518,25 @@ def test_user_tag_add_and_delete_as_the_docs_write_them(home: Path) -> None:
 
 
 def test_a_dataos_type_entrepot_does_not_manage(home: Path) -> None:
-    result = run_cli("get", "-t", "service")
-    assert result.exit_code == 2
-    assert "'service' is a DataOS resource type entrepot does not manage" in result.stderr
-    assert "it manages depot, instance-secret, policy, workflow" in result.stderr
+    for args, rtype in (
+        (("get", "-t", "service"), "service"),
+        (("get", "runtime", "-t", "cluster", "-n", "x"), "cluster"),
+    ):
+        result = run_cli(*args)
+        assert result.exit_code == 2
+        assert (
+            f"'{rtype}' is a DataOS resource type entrepot does not manage: it manages depot, "
+            "instance-secret, policy, workflow" in result.stderr
+        )
+    no_runtime = run_cli("get", "runtime", "-t", "policy", "-n", "x")
+    assert no_runtime.exit_code == 2
+    assert "'policy' is not one of 'workflow', 'depot'" in no_runtime.stderr
+    secret = run_cli("log", "-i", "pg-r:v1:instance-secret")
+    assert secret.exit_code == 2
+    assert (
+        "'pg-r:v1:instance-secret' is of type instance-secret; this command takes workflow or "
+        "depot" in secret.stderr
+    )
     as_json = run_cli("get", "-t", "depot", "-n", "x", "--output", "json")
     assert as_json.exit_code == 4 and as_json.stdout == ""
     assert json.loads(ok("get", "-t", "depot", "--output", "json")) == []

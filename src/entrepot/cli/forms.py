@@ -36,23 +36,24 @@ IDENTIFIER_HELP = (
 ID_HELP = "The resource in one string: TYPE:VERSION:NAME[:WORKSPACE] (depot:v2alpha:postgres)."
 
 
-def not_managed(rtype: str, choices: tuple[str, ...] = RESOURCE_TYPES) -> str:
+def not_managed(rtype: str) -> str:
     return (
         f"'{rtype}' is a DataOS resource type entrepot does not manage: "
-        f"it manages {', '.join(choices)}"
+        f"it manages {', '.join(RESOURCE_TYPES)}"
     )
 
 
 class ResourceType(click.Choice):  # type: ignore[type-arg]
-    """A resource type among `choices`; DataOS's other types get a message saying so."""
+    """A resource type among `choices`; DataOS's types entrepot does not manage get a message
+    saying so, not merely that the word is not one of the choices."""
 
     def __init__(self, choices: tuple[str, ...] = RESOURCE_TYPES) -> None:
         super().__init__(choices, case_sensitive=False)
 
     def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
         text = str(value).lower()
-        if text in DATAOS_TYPES and text not in self.choices:
-            self.fail(not_managed(text, tuple(str(c) for c in self.choices)), param, ctx)
+        if text in DATAOS_TYPES and text not in RESOURCE_TYPES:
+            self.fail(not_managed(text), param, ctx)
         return super().convert(value, param, ctx)
 
 
@@ -125,10 +126,15 @@ def resolve(
         return rtype, name, workspace, version
     option = "-i/--identifier" if identifier else "--id"
     found = parse_identifier(text, option)
+    if found.type not in RESOURCE_TYPES:
+        raise _usage(
+            f"{option}: {not_managed(found.type)}",
+            "entrepot get -t TYPE lists the resources of a type it manages",
+        )
     if found.type not in types:
         raise _usage(
-            f"{option}: {not_managed(found.type, types)}",
-            "entrepot get -t TYPE lists the resources of a type it manages",
+            f"{option}: '{text}' is of type {found.type}; this command takes {' or '.join(types)}",
+            f"list it with: dataos-ctl get -i '{text}'",
         )
     for flag, given, parsed in (
         ("-t/--type", rtype, found.type),

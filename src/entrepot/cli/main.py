@@ -546,6 +546,10 @@ def _unsanitized(
         rows = resources.list_resources(
             rctx, rtype="instance-secret", name=name, owner=owner, all_owners=all_owners
         )
+        if name is not None and not rows:
+            raise resources.not_listed(
+                rctx, "instance-secret", name, all_owners=all_owners, owner=owner
+            )
         for row in rows:
             values = connections.instance_secret_values(rctx, row.name)
             files = {}
