@@ -110,12 +110,6 @@ def refresh_options(func: F) -> F:
     return func
 
 
-def _given(name: str) -> bool:
-    """Was this option written on the command line (not its default)?"""
-    source = click.get_current_context().get_parameter_source(name)
-    return source is click.core.ParameterSource.COMMANDLINE
-
-
 def manifest_options(func: Any) -> Any:
     for decorator in reversed(
         [
