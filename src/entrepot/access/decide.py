@@ -65,24 +65,46 @@ class Visibility:
     hidden_names: tuple[str, ...] = ()  # LIKE patterns (escape '\') of names refused
 
 
-# (match, on an address?, rule): one object of one policy, compiled; see `_ActionRules`.
-_Check = tuple[Callable[[str], "re.Match[str] | None"], bool, Rule]
+# (its text before any glob character, its match, on an address?, its rule): one object of one
+# policy, compiled.
+_Check = tuple[str, Callable[[str], "re.Match[str] | None"], bool, Rule]
+
+
+@dataclass
+class _Objects:
+    """The objects of some policies that can match one action (see `_checks`), in rule order:
+    a rule's paths, then its addresses, as `Rule.matches` tries them. The first that matches
+    names the rule that decides, as looping over the rules and calling `Rule.matches` would."""
+
+    checks: list[_Check]
+    path_literals: tuple[str, ...]  # what the path objects' matches start with
+    address_literals: tuple[str, ...]
+
+    def first(self, path: str, address: str | None) -> Rule | None:
+        # A match starts with its object's literal text: when no literal starts the path or
+        # the address (one C-level test over them all, the common case), nothing matches.
+        if not path.startswith(self.path_literals) and (
+            address is None or not address.startswith(self.address_literals)
+        ):
+            return None
+        for literal, match, on_address, rule in self.checks:
+            if on_address:
+                if address is not None and address.startswith(literal) and match(address):
+                    return rule
+            elif path.startswith(literal) and match(path):
+                return rule
+        return None
 
 
 @dataclass
 class _ActionRules:
     """What can decide one action for one set of tags, computed on its first decision: the use
-    cases that grant it (with their condition), and the objects of the deny and allow policies
-    whose predicates name the action's method or address verb, in rule order (a rule's paths,
-    then its addresses, as `Rule.matches` tries them), an object already listed dropped (it
-    would have matched first). The first that matches decides, as looping over the rules and
-    calling `Rule.matches` would."""
+    cases that grant it (with their condition), and the deny and allow policies' objects that
+    can match it."""
 
     use_cases: list[tuple[UseCase, str, str]]  # (use case, tag it came through, condition)
-    deny: list[_Check]
-    allow: list[_Check]
-    deny_paths: list[_Check]  # the same without the address objects: for targets without one
-    allow_paths: list[_Check]
+    deny: _Objects
+    allow: _Objects
 
 
 @dataclass
@@ -141,14 +163,8 @@ class Authorizer:
                 use_case = USE_CASES.get(usecase_id)
                 if use_case is not None and action.name in use_case.grants:
                     use_cases.append((use_case, tag, use_case.grants[action.name]))
-            deny = _checks(rules.deny, action)
-            allow = _checks(rules.allow, action)
             found = _ActionRules(
-                use_cases,
-                deny,
-                allow,
-                [c for c in deny if not c[1]],
-                [c for c in allow if not c[1]],
+                use_cases, _checks(rules.deny, action), _checks(rules.allow, action)
             )
             rules.actions[action.name] = found
         return found
@@ -162,8 +178,7 @@ class Authorizer:
         address = target.address
         if address is None and target.kind == "depot" and target.name:
             address = f"dataos://{target.name}"
-        on_address = address is not None
-        rule = _first(rules.deny if on_address else rules.deny_paths, path, address or "")
+        rule = rules.deny.first(path, address)
         if rule is not None:
             return Decision(False, rule.describe(), "deny-policy")
         if action.owner_may and target.owner is not None and target.owner == actor.name:
@@ -172,7 +187,7 @@ class Authorizer:
             if self._holds(condition, actor, action, target):
                 why = f"use case '{use_case.name}' ({use_case.id}) granted to {tag}"
                 return Decision(True, why, "use-case")
-        rule = _first(rules.allow if on_address else rules.allow_paths, path, address or "")
+        rule = rules.allow.first(path, address)
         if rule is not None:
             return Decision(True, rule.describe(), "allow-policy")
         missing = _missing(action_name)
@@ -235,14 +250,15 @@ class Authorizer:
         return tuple(hidden)
 
 
-def _checks(rules: list[Rule], action: Action) -> list[_Check]:
-    """The objects of `rules` that can match `action` (see `_ActionRules`). A path object
-    matches only paths that start with its text before its first glob character; when that
-    text and the route's before its first placeholder are not one a prefix of the other, no
-    path of the route starts with it, and the object is left out."""
+def _checks(rules: list[Rule], action: Action) -> _Objects:
+    """The objects of `rules` whose predicates name the action's method (paths) or its verb on
+    addresses, in rule order, an object already listed left out (it would have matched
+    first). A path object matches only paths that start with its literal text (before its first
+    glob character); when that text and the route's before its first placeholder are not one a
+    prefix of the other, no path of the route starts with it, and it is left out too."""
     method, predicate = action.method.lower(), action.predicate
     route = _route_prefix(action.route)
-    out: list[_Check] = []
+    checks: list[_Check] = []
     seen: set[tuple[str, bool]] = set()
     for rule in rules:
         if method in rule.predicates:
@@ -252,13 +268,17 @@ def _checks(rules: list[Rule], action: Action) -> list[_Check]:
                     literal.startswith(route) or route.startswith(literal)
                 ):
                     seen.add((pattern, False))
-                    out.append((glob(pattern).match, False, rule))
+                    checks.append((literal, glob(pattern).match, False, rule))
         if predicate in rule.predicates:
             for pattern in rule.addresses:
                 if (pattern, True) not in seen:
                     seen.add((pattern, True))
-                    out.append((glob(pattern).match, True, rule))
-    return out
+                    checks.append((_literal(pattern), glob(pattern).match, True, rule))
+    return _Objects(
+        checks,
+        tuple(c[0] for c in checks if not c[2]),
+        tuple(c[0] for c in checks if c[2]),
+    )
 
 
 @cache
@@ -275,15 +295,6 @@ def _literal(pattern: str) -> str:
         if char in "*?":
             return pattern[:i]
     return pattern
-
-
-def _first(checks: list[_Check], path: str, address: str) -> Rule | None:
-    """The rule of the first object that matches the path, or the address (for a target
-    without one, `checks` holds no address objects)."""
-    for match, on_address, rule in checks:
-        if match(address if on_address else path):
-            return rule
-    return None
 
 
 @cache
