@@ -321,3 +321,26 @@ policy:
         with pytest.raises(NotFoundError):
             catalog.dataset(dana, Address("files", "private", "people"))
         assert [s["source"] for s in catalog.sources(dana)] == ["files"]
+
+
+def test_a_deny_on_a_depots_address_hides_it_from_listings(home: Path, tmp_path: Path) -> None:
+    """`read` denied on dataos://bobdb: can-i says no, and the listing agrees (in SQL)."""
+    settings = load_settings()
+    with identity.for_user(settings, "alice") as admin:
+        identity.create_user(admin, "dana", ["roles:id:data-dev"])
+        apply(admin, write(tmp_path / "owned.yml", OWNED.replace("bobdb", "pgtwo")))
+        policy = (
+            "name: no-pgtwo\nversion: v1\ntype: policy\npolicy:\n  access:\n"
+            '    subjects: {tags: ["users:id:dana"]}\n    predicates: [read]\n'
+            '    objects: {paths: ["dataos://pgtwo"]}\n    allow: false\n'
+        )
+        apply(admin, write(tmp_path / "deny.yml", policy))
+    with identity.for_user(settings, "dana") as dana:
+        assert not dana.decide("depot:read", target_of_depot(dana, "pgtwo"))
+        assert resources.list_resources(dana, rtype="depot", all_owners=True) == []
+
+
+def target_of_depot(ctx: RequestContext, name: str) -> Target:
+    from entrepot.store import reader
+
+    return resources.target_of(reader.resources_named(ctx.reader, "depot", [name])[name])

@@ -247,6 +247,15 @@ class Authorizer:
                     hidden.append(like_pattern(pattern[len(prefix) :].replace("**", "*")))
                 elif glob(pattern).match(prefix + "any-name"):
                     hidden.append("%")
+        if read.kind == "depot":
+            # A depot is also read at its address, dataos://NAME: a deny there hides it too.
+            for rule in self._for(actor).deny:
+                if read.predicate not in rule.predicates:
+                    continue
+                for address in rule.addresses:
+                    rest = address.removeprefix("dataos://").replace("**", "*")
+                    if ":" not in rest and "/" not in rest:
+                        hidden.append(like_pattern(rest))
         return tuple(hidden)
 
 
