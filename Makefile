@@ -44,6 +44,7 @@ demo-stop:
 
 bench: install
 	$(BIN)/python bench/apply_get.py
+	$(BIN)/python bench/authorize.py
 
 clean: demo-stop
 	rm -rf $(VENV) .demo .pytest_cache .mypy_cache .ruff_cache node_modules

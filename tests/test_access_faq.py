@@ -231,3 +231,13 @@ def test_unsanitize_shows_values_to_those_granted_and_audits_it(home: Path, tmp_
         e["actor"] == "olga" and e["action"] == "decrypt" and e["purpose"] == "get --unSanitize"
         for e in audit
     )
+
+
+def test_get_every_kind_shows_what_you_may_list(home: Path, tmp_path: Path) -> None:
+    """`get -a` without -t: everyone's depots and secrets for a data-dev, and no refusal for
+    the kinds a data-dev may not list everyone's of (policies)."""
+    setup(tmp_path)
+    result = run_cli("get", "-a", "--output", "json", env={"ENTREPOT_USER": "dana"})
+    assert result.exit_code == 0, result.stderr
+    kinds = {(r["type"], r["name"]) for r in json.loads(result.stdout)}
+    assert ("depot", "alicedb") in kinds and ("instance-secret", "bobdb-r") in kinds

@@ -274,3 +274,73 @@ def test_unsanitize_needs_the_use_case_and_is_audited(world: dict[str, RequestCo
     assert values.data["password"] == "Matrix-Secret-R1"
     purposes = [e["purpose"] for e in resources_audit() if e["actor"] == "olga"]
     assert "get --unSanitize" in purposes
+
+
+def test_catalog_listings_hide_what_a_policy_denies(home: Path, tmp_path: Path) -> None:
+    """A deny on dataset addresses hides them from every catalog listing, in SQL."""
+    from entrepot.catalog.model import Address
+    from entrepot.errors import NotFoundError
+    from entrepot.services import catalog
+
+    for folder in ("open", "private"):
+        write(tmp_path / "files" / folder / "people.csv", "id,name\n1,a\n")
+        write(tmp_path / "files" / folder / "orders.csv", "id,total\n1,2\n")
+    settings = load_settings()
+    with identity.for_user(settings, "alice") as admin:
+        identity.create_user(admin, "dana", ["roles:id:data-dev"])
+        deny = """\
+name: no-private-people
+version: v1
+type: policy
+policy:
+  access:
+    subjects: {tags: ["users:id:dana"]}
+    predicates: [read]
+    objects: {paths: ["dataos://files:private/people"]}
+    allow: false
+"""
+        apply(admin, write(tmp_path / "deny.yml", deny))
+        scan = OWNED.split("---\n")[3].replace("bobscan", "filescan").replace("bobdb", "files")
+        folder = tmp_path / "files"
+        depot = "name: files\nversion: v2alpha\ntype: depot\ndepot:\n  type: file\n"
+        depot += f'  file: {{path: "{folder}"}}\n'
+        apply(admin, write(tmp_path / "files.yml", depot))
+        apply(admin, write(tmp_path / "scan.yml", scan))
+        workflows.run_workflow(admin, "filescan")
+        everything = [r["address"] for r in catalog.search(admin, "people")]
+        assert everything == ["dataos://files:open/people", "dataos://files:private/people"]
+    with identity.for_user(settings, "dana") as dana:
+        listed = [r["address"] for r in catalog.datasets(dana, "files", "private")]
+        assert listed == ["dataos://files:private/orders"]
+        assert [r["address"] for r in catalog.search(dana, "people")] == [
+            "dataos://files:open/people"
+        ]
+        assert all(
+            "private/people" not in r["address"] for r in catalog.history(dana, Address("files"))
+        )
+        with pytest.raises(NotFoundError):
+            catalog.dataset(dana, Address("files", "private", "people"))
+        assert [s["source"] for s in catalog.sources(dana)] == ["files"]
+
+
+def test_a_deny_on_a_depots_address_hides_it_from_listings(home: Path, tmp_path: Path) -> None:
+    """`read` denied on dataos://bobdb: can-i says no, and the listing agrees (in SQL)."""
+    settings = load_settings()
+    with identity.for_user(settings, "alice") as admin:
+        identity.create_user(admin, "dana", ["roles:id:data-dev"])
+        apply(admin, write(tmp_path / "owned.yml", OWNED.replace("bobdb", "pgtwo")))
+        policy = (
+            "name: no-pgtwo\nversion: v1\ntype: policy\npolicy:\n  access:\n"
+            '    subjects: {tags: ["users:id:dana"]}\n    predicates: [read]\n'
+            '    objects: {paths: ["dataos://pgtwo"]}\n    allow: false\n'
+        )
+        apply(admin, write(tmp_path / "deny.yml", policy))
+    with identity.for_user(settings, "dana") as dana:
+        assert not dana.decide("depot:read", target_of_depot(dana, "pgtwo"))
+        assert resources.list_resources(dana, rtype="depot", all_owners=True) == []
+
+
+def target_of_depot(ctx: RequestContext, name: str) -> Target:
+    from entrepot.store import reader
+
+    return resources.target_of(reader.resources_named(ctx.reader, "depot", [name])[name])

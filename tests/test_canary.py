@@ -121,6 +121,10 @@ instance-secret:
     env["POSTGRES_PASSWORD"] = canary + "-v2"
     run("diff", "-f", str(secret), "-f", str(inline), expect=1)
     run("apply", "-f", str(secret), "-f", str(inline), "--show-diff")
+    env["POSTGRES_PASSWORD"] = canary + "-v3"  # update: changes only what exists
+    run("resource", "update", "-f", str(secret), "-f", str(inline), "--show-diff")
+    absent = write(tmp_path / "absent.yml", secret.read_text().replace("postgres-r", "absent-r"))
+    run("update", "-f", str(absent), "--dry-run", expect=4)
     run(  # stdin's folder is the current one: the file is elsewhere, which takes the flag
         "apply",
         "--allow-files-outside",
@@ -140,6 +144,10 @@ instance-secret:
         ("user", "create", "bob", "--tag", "roles:id:data-dev"),
         ("user", "get", "-a", "--output", "yaml"),
         ("user", "tag", "add", "bob", "roles:id:analyst"),
+        ("user", "tag", "add", "-i", "bob", "-t", "roles:id:reader"),
+        ("user", "get", "-i", "bob"),
+        ("get", "-i", "postgres | v2alpha | depot |", "-d"),
+        ("get", "--id", "instance-secret:v1:postgres-r", "-d", "--tags"),
         ("usecase", "ls", "--output", "json"),
         ("usecase", "revoke", "un-sanitize-resource", "--tag", "roles:id:operator"),
         ("auth", "can-i", "read", "instance-secret/postgres-r", "--as", "bob"),
@@ -252,8 +260,19 @@ workflow:
         ("query", "SELECT * FROM az.landing.sales"),
         ("query", 'SELECT * FROM "dataos://pg:public/orders"', "--acl", "rw"),
         ("query", "SELECT * FROM duckdb_secrets(redact = false)"),
+        # Runtimes as logs: one node of a run, a depot's checks and scans, as DataOS writes them.
+        ("log", "-t", "workflow", "-n", "pgscan", "--node", "scan-execute"),
+        ("get", "runtime", "-i", "pgscan | v1 | workflow | public", "--node", "scan", "-y"),
+        ("log", "-t", "depot", "-n", "my"),
+        ("log", "-t", "depot", "-n", "az", "-l", "-1"),
+        ("get", "runtime", "-t", "depot", "-n", "pg", "--output", "json"),
     ):
         outputs.append(run_process(*args, env=env))
+    depot_log = run_process("-i", "pg:v2alpha:depot", "log", program="dataos-ctl", env=env)
+    outputs.append(depot_log)
+    assert depot_log.exit_code == 0, depot_log.stderr
+    assert "[pg-check-r]   failed auth" in depot_log.stdout  # the check's steps, redacted
+    assert "[pgscan-run1-scan-execute] scan: failed: " in depot_log.stdout  # and the scan's
     outputs.append(
         run_process("sql", env=env, stdin="SELECT * FROM pg.public.orders;\nSELECT 1;\n")
     )

@@ -210,7 +210,8 @@ def test_usage_errors_are_clear(home: Path) -> None:
     assert result.exit_code == 2
     assert "'depots' is not one of" in result.stderr and "Traceback" not in result.output
     missing = run_cli("delete")
-    assert missing.exit_code == 2 and "give -t TYPE -n NAME, or -f PATH" in missing.stderr
+    assert missing.exit_code == 2
+    assert "give -t TYPE -n NAME, -i NAME:VERSION:TYPE, or -f PATH" in missing.stderr
 
 
 def test_console_scripts_and_completion(home: Path) -> None:

@@ -327,3 +327,15 @@ def test_decryption_is_audited_alike_on_both_stores(backend: str, tmp_path: Path
     purposes = [e.get("purpose") for e in events]
     assert purposes.count("store test read") == 1 and "store test write" not in purposes
     assert "Secret-Pass" not in json.dumps(events)
+
+
+def test_the_identity_migration_seeds_the_roles_defaults() -> None:
+    """Migration 0004 froze the default grants; they are what access/usecases declares (a change
+    of the defaults needs a migration of its own, and this test says so)."""
+    import importlib
+
+    from entrepot.access.usecases import default_grants
+
+    migration = importlib.import_module("entrepot.store.migrations.versions.0004_identity")
+    frozen = sorted((uc, tag) for tag, ucs in migration.DEFAULT_GRANTS.items() for uc in ucs)
+    assert frozen == sorted(default_grants())

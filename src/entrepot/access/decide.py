@@ -15,12 +15,14 @@ into a filter the store applies in SQL, so listings never fetch what they must n
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import re
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from functools import cache, lru_cache
 
 from entrepot.access.actions import ACTIONS, Action
-from entrepot.access.policy import Rule, glob, like_pattern
-from entrepot.access.usecases import ALL, READABLE, USE_CASES, USER_LAYER, granting
+from entrepot.access.policy import Rule, _has_glob, glob, like_pattern
+from entrepot.access.usecases import ALL, READABLE, USE_CASES, USER_LAYER, UseCase, granting
 
 
 @dataclass(frozen=True)
@@ -63,6 +65,48 @@ class Visibility:
     hidden_names: tuple[str, ...] = ()  # LIKE patterns (escape '\') of names refused
 
 
+# (its text before any glob character, its match, on an address?, its rule): one object of one
+# policy, compiled.
+_Check = tuple[str, Callable[[str], "re.Match[str] | None"], bool, Rule]
+
+
+@dataclass
+class _Objects:
+    """The objects of some policies that can match one action (see `_checks`), in rule order:
+    a rule's paths, then its addresses, as `Rule.matches` tries them. The first that matches
+    names the rule that decides, as looping over the rules and calling `Rule.matches` would."""
+
+    checks: list[_Check]
+    path_literals: tuple[str, ...]  # what the path objects' matches start with
+    address_literals: tuple[str, ...]
+
+    def first(self, path: str, address: str | None) -> Rule | None:
+        # A match starts with its object's literal text: when no literal starts the path or
+        # the address (one C-level test over them all, the common case), nothing matches.
+        if not path.startswith(self.path_literals) and (
+            address is None or not address.startswith(self.address_literals)
+        ):
+            return None
+        for literal, match, on_address, rule in self.checks:
+            if on_address:
+                if address is not None and address.startswith(literal) and match(address):
+                    return rule
+            elif path.startswith(literal) and match(path):
+                return rule
+        return None
+
+
+@dataclass
+class _ActionRules:
+    """What can decide one action for one set of tags, computed on its first decision: the use
+    cases that grant it (with their condition), and the deny and allow policies' objects that
+    can match it."""
+
+    use_cases: list[tuple[UseCase, str, str]]  # (use case, tag it came through, condition)
+    deny: _Objects
+    allow: _Objects
+
+
 @dataclass
 class _ActorRules:
     """The grants and policies that concern one set of tags, computed once."""
@@ -70,6 +114,7 @@ class _ActorRules:
     use_cases: list[tuple[str, str]]  # (use case id, tag it came through)
     deny: list[Rule] = field(default_factory=list)
     allow: list[Rule] = field(default_factory=list)
+    actions: dict[str, _ActionRules] = field(default_factory=dict)  # by action name
 
 
 class Authorizer:
@@ -81,6 +126,14 @@ class Authorizer:
             self._by_tag.setdefault(tag, []).append(usecase)
         self.rules = list(rules)
         self._cache: dict[frozenset[str], _ActorRules] = {}
+        # The rules by subject: a tag's exact subjects are one lookup, and each glob subject is
+        # tried once per actor however many rules name it.
+        self._exact: dict[str, list[int]] = {}
+        self._globbed: dict[str, list[int]] = {}
+        for i, rule in enumerate(self.rules):
+            for subject in dict.fromkeys(rule.subjects):
+                index = self._globbed if _has_glob(subject) else self._exact
+                index.setdefault(subject, []).append(i)
 
     def _for(self, actor: Actor) -> _ActorRules:
         found = self._cache.get(actor.tags)
@@ -89,37 +142,55 @@ class Authorizer:
                 (uc, tag) for tag in sorted(actor.tags) for uc in self._by_tag.get(tag, [])
             ]
             found = _ActorRules(use_cases)
-            for rule in self.rules:
-                if rule.applies_to(actor.tags):
-                    (found.allow if rule.allow else found.deny).append(rule)
+            applying: set[int] = set()
+            for tag in actor.tags:
+                applying.update(self._exact.get(tag, ()))
+            for subject, indices in self._globbed.items():
+                match = glob(subject, ":").match
+                if any(match(tag) for tag in actor.tags):
+                    applying.update(indices)
+            for i in sorted(applying):  # the rules' order, as Rule.applies_to over each
+                rule = self.rules[i]
+                (found.allow if rule.allow else found.deny).append(rule)
             self._cache[actor.tags] = found
+        return found
+
+    def _for_action(self, rules: _ActorRules, action: Action) -> _ActionRules:
+        found = rules.actions.get(action.name)
+        if found is None:
+            use_cases = []
+            for usecase_id, tag in rules.use_cases:
+                use_case = USE_CASES.get(usecase_id)
+                if use_case is not None and action.name in use_case.grants:
+                    use_cases.append((use_case, tag, use_case.grants[action.name]))
+            found = _ActionRules(
+                use_cases, _checks(rules.deny, action), _checks(rules.allow, action)
+            )
+            rules.actions[action.name] = found
         return found
 
     # --- decisions --------------------------------------------------------------------------
 
     def decide(self, actor: Actor, action_name: str, target: Target) -> Decision:
         action = ACTIONS[action_name]
-        rules = self._for(actor)
+        rules = self._for_action(self._for(actor), action)
         path = action.path(target.name, target.workspace)
         address = target.address
         if address is None and target.kind == "depot" and target.name:
             address = f"dataos://{target.name}"
-        for rule in rules.deny:
-            if rule.matches(action.method, path, action.predicate, address):
-                return Decision(False, rule.describe(), "deny-policy")
+        rule = rules.deny.first(path, address)
+        if rule is not None:
+            return Decision(False, rule.describe(), "deny-policy")
         if action.owner_may and target.owner is not None and target.owner == actor.name:
             return Decision(True, f"ownership ({target.kind} owned by '{actor.name}')", "ownership")
-        for usecase_id, tag in rules.use_cases:
-            use_case = USE_CASES.get(usecase_id)
-            if use_case is None or action_name not in use_case.grants:
-                continue
-            if self._holds(use_case.grants[action_name], actor, action, target):
-                why = f"use case '{use_case.name}' ({usecase_id}) granted to {tag}"
+        for use_case, tag, condition in rules.use_cases:
+            if self._holds(condition, actor, action, target):
+                why = f"use case '{use_case.name}' ({use_case.id}) granted to {tag}"
                 return Decision(True, why, "use-case")
-        for rule in rules.allow:
-            if rule.matches(action.method, path, action.predicate, address):
-                return Decision(True, rule.describe(), "allow-policy")
-        missing = tuple(f"'{uc.name}' ({uc.id})" for uc in granting(action_name))
+        rule = rules.allow.first(path, address)
+        if rule is not None:
+            return Decision(True, rule.describe(), "allow-policy")
+        missing = _missing(action_name)
         return Decision(False, "no use case, ownership or policy grants it", "default", missing)
 
     def _holds(self, condition: str, actor: Actor, action: Action, target: Target) -> bool:
@@ -176,4 +247,66 @@ class Authorizer:
                     hidden.append(like_pattern(pattern[len(prefix) :].replace("**", "*")))
                 elif glob(pattern).match(prefix + "any-name"):
                     hidden.append("%")
+        if read.kind == "depot":
+            # A depot is also read at its address, dataos://NAME: a deny there hides it too.
+            for rule in self._for(actor).deny:
+                if read.predicate not in rule.predicates:
+                    continue
+                for address in rule.addresses:
+                    rest = address.removeprefix("dataos://").replace("**", "*")
+                    if ":" not in rest and "/" not in rest:
+                        hidden.append(like_pattern(rest))
         return tuple(hidden)
+
+
+def _checks(rules: list[Rule], action: Action) -> _Objects:
+    """The objects of `rules` whose predicates name the action's method (paths) or its verb on
+    addresses, in rule order, an object already listed left out (it would have matched
+    first). A path object matches only paths that start with its literal text (before its first
+    glob character); when that text and the route's before its first placeholder are not one a
+    prefix of the other, no path of the route starts with it, and it is left out too."""
+    method, predicate = action.method.lower(), action.predicate
+    route = _route_prefix(action.route)
+    checks: list[_Check] = []
+    seen: set[tuple[str, bool]] = set()
+    for rule in rules:
+        if method in rule.predicates:
+            for pattern in rule.paths:
+                literal = _literal(pattern)
+                if (pattern, False) not in seen and (
+                    literal.startswith(route) or route.startswith(literal)
+                ):
+                    seen.add((pattern, False))
+                    checks.append((literal, glob(pattern).match, False, rule))
+        if predicate in rule.predicates:
+            for pattern in rule.addresses:
+                if (pattern, True) not in seen:
+                    seen.add((pattern, True))
+                    checks.append((_literal(pattern), glob(pattern).match, True, rule))
+    return _Objects(
+        checks,
+        tuple(c[0] for c in checks if not c[2]),
+        tuple(c[0] for c in checks if c[2]),
+    )
+
+
+@cache
+def _route_prefix(route: str) -> str:
+    """A route's text before its first placeholder: every path of the route starts with it, or
+    is it less trailing slashes (`Action.path` strips them), a prefix of it all the same."""
+    return route.split("{", 1)[0]
+
+
+@lru_cache(maxsize=4096)
+def _literal(pattern: str) -> str:
+    """A glob's text before its first glob character: what every match starts with."""
+    for i, char in enumerate(pattern):
+        if char in "*?":
+            return pattern[:i]
+    return pattern
+
+
+@cache
+def _missing(action_name: str) -> tuple[str, ...]:
+    """The use cases that would grant an action, for refusals by default."""
+    return tuple(f"'{uc.name}' ({uc.id})" for uc in granting(action_name))

@@ -14,17 +14,24 @@ from entrepot.catalog.model import Address
 from entrepot.errors import NotFoundError
 from entrepot.store.reader import Reader
 
-# A filter the service adds to cross-depot listings: SQL over `depot` (and `collection`, `name`
-# for datasets) and its parameters; the access rules, in the query itself.
+# What the actor may see, as the service hands it to each listing: SQL over the placeholders
+# {depot}, {collection} and {name} (each listing fills in its own columns) and its parameters.
+# The access rules are in the query itself, never a filter over rows fetched for nothing.
 Scope = tuple[str, dict[str, Any]]
+EVERYTHING: Scope = ("1 = 1", {})
+
+
+def _where(scope: Scope | None, **columns: str) -> tuple[str, dict[str, Any]]:
+    sql, params = scope or EVERYTHING
+    return sql.format(**columns), dict(params)
 
 
 def sources(reader: Reader, scope: Scope | None = None) -> list[dict[str, Any]]:
-    where, params = scope or ("1 = 1", {})
+    where, params = _where(scope, depot="s.depot", collection="''", name="''")
     return reader.query(
         "SELECT s.name AS source, s.depot, s.source_type AS type, s.last_scan_at AS last_scan, "
         "(SELECT count(*) FROM catalog_dataset d WHERE d.source = s.name AND NOT d.deleted) "
-        f"AS datasets FROM catalog_source s WHERE {where.replace('{t}', 's')} ORDER BY s.name",
+        f"AS datasets FROM catalog_source s WHERE {where} ORDER BY s.name",
         params,
     )
 
@@ -42,13 +49,18 @@ def collections(reader: Reader, depot: str) -> list[dict[str, Any]]:
 
 
 def datasets(
-    reader: Reader, depot: str, collection: str | None, include_deleted: bool = False
+    reader: Reader,
+    depot: str,
+    collection: str | None,
+    include_deleted: bool = False,
+    scope: Scope | None = None,
 ) -> list[dict[str, Any]]:
+    where, params = _where(scope, depot="depot", collection="collection", name="name")
     sql = (
         "SELECT collection, name, kind, description, details, stats, deleted, updated_at "
-        "FROM catalog_dataset WHERE depot = :depot"
+        f"FROM catalog_dataset WHERE depot = :depot AND {where}"
     )
-    params: dict[str, Any] = {"depot": depot}
+    params["depot"] = depot
     if collection is not None:
         sql += " AND collection = :collection"
         params["collection"] = collection
@@ -88,12 +100,15 @@ def dataset(reader: Reader, address: Address) -> dict[str, Any]:
     return row
 
 
-def history(reader: Reader, address: Address, limit: int = 200) -> list[dict[str, Any]]:
+def history(
+    reader: Reader, address: Address, limit: int = 200, scope: Scope | None = None
+) -> list[dict[str, Any]]:
+    where, params = _where(scope, depot="s.depot", collection="c.collection", name="c.name")
     sql = (
         "SELECT c.at, c.collection, c.name, c.change, c.detail, c.run_id FROM catalog_change c "
-        "JOIN catalog_source s ON s.name = c.source WHERE s.depot = :depot"
+        f"JOIN catalog_source s ON s.name = c.source WHERE s.depot = :depot AND {where}"
     )
-    params: dict[str, Any] = {"depot": address.depot, "limit": limit}
+    params.update(depot=address.depot, limit=limit)
     if address.collection is not None:
         sql += " AND c.collection = :collection"
         params["collection"] = address.collection
@@ -117,10 +132,9 @@ def search(
     if not words:
         return []
     where = " AND ".join(f"search_text LIKE :w{i}" for i in range(len(words)))
-    params: dict[str, Any] = {f"w{i}": f"%{word}%" for i, word in enumerate(words)}
-    if scope is not None:
-        where += f" AND {scope[0].replace('{t}', 'catalog_dataset')}"
-        params.update(scope[1])
+    scoped, params = _where(scope, depot="depot", collection="collection", name="name")
+    where += f" AND {scoped}"
+    params.update({f"w{i}": f"%{word}%" for i, word in enumerate(words)})
     rows = reader.query(
         "SELECT depot, collection, name, kind, description, details FROM catalog_dataset "
         f"WHERE NOT deleted AND {where}",

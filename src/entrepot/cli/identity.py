@@ -4,12 +4,16 @@ decision goes the way it does. Thin: services/identity.py does the work."""
 from __future__ import annotations
 
 import sys
+from typing import TYPE_CHECKING
 
 import click
 
 from entrepot.cli.context import request
 from entrepot.cli.output import CONTEXT, dump, echo, table
 from entrepot.cli.params import Group
+
+if TYPE_CHECKING:
+    from entrepot.services.identity import UserView
 
 FORMAT = click.option(
     "--output", "fmt", type=click.Choice(["table", "json", "yaml"]), default="table"
@@ -31,30 +35,48 @@ def user() -> None:
     """
 
 
+def _one_user(name: str | None, user_id: str | None, flag: str = "-i/--id") -> str | None:
+    """NAME as an argument (entrepot's form) or -i ID (dataos-ctl's): one of them."""
+    if name is not None and user_id is not None and name != user_id:
+        raise click.UsageError(f"give the user as NAME or {flag}, not both")
+    return user_id if user_id is not None else name
+
+
+def _tag_rows(users: list[UserView]) -> list[tuple[str, ...]]:
+    """NAME | ID | TYPE | EMAIL | TAGS, one tag a line, as dataos-ctl prints users."""
+    rows: list[tuple[str, ...]] = []
+    for u in users:
+        tags = u.tags or [""]
+        rows.append((u.name, u.name, "person", "", tags[0]))
+        rows += [("", "", "", "", tag) for tag in tags[1:]]
+    return rows
+
+
 @user.command("get", context_settings=CONTEXT)
 @click.argument("name", required=False)
+@click.option("-i", "--id", "user_id", metavar="ID", help="The user (default: you).")
 @click.option("-a", "--all", "everyone", is_flag=True, help="Every user.")
 @FORMAT
-def user_get(name: str | None, everyone: bool, fmt: str) -> None:
+def user_get(name: str | None, user_id: str | None, everyone: bool, fmt: str) -> None:
     """A user (you by default) and their tags; -a for every user.
 
     \b
     Examples:
-      entrepot user get
+      dataos-ctl user get
+      dataos-ctl user get -i bob
+      dataos-ctl user get -a
       entrepot user get bob --output json
-      entrepot user get -a
+    Local users have no email (the EMAIL column stays empty).
     """
     from entrepot.services import identity
 
+    name = _one_user(name, user_id)
     with request() as ctx:
         users = identity.get_users(ctx, name, everyone=everyone)
     if fmt != "table":
         dump([u.to_dict() for u in users], fmt)
         return
-    table(
-        ("NAME", "ID", "TYPE", "TAGS"),
-        [(u.name, u.name, "person", ", ".join(u.tags)) for u in users],
-    )
+    table(("NAME", "ID", "TYPE", "EMAIL", "TAGS"), _tag_rows(users))
 
 
 @user.command("create", context_settings=CONTEXT)
@@ -76,58 +98,113 @@ def user_create(name: str, tags: tuple[str, ...]) -> None:
 
 
 @user.command("delete", context_settings=CONTEXT)
-@click.argument("name")
-def user_delete(name: str) -> None:
+@click.argument("name", required=False)
+@click.option("-i", "--id", "user_id", metavar="ID", help="The user to delete.")
+def user_delete(name: str | None, user_id: str | None) -> None:
     """Delete a user (the resources they own keep their owner).
 
     \b
-    Example:
+    Examples:
+      dataos-ctl user delete -i bob
       entrepot user delete bob
     """
     from entrepot.services import identity
 
+    wanted = _one_user(name, user_id)
+    if wanted is None:
+        raise click.UsageError("name the user: -i ID (or NAME)")
     with request() as ctx:
-        identity.delete_user(ctx, name)
-    echo(f"deleted user {name}")
+        identity.delete_user(ctx, wanted)
+    echo(f"deleted user {wanted}")
 
 
 @user.group("tag", context_settings=CONTEXT)
 def user_tag() -> None:
-    """Add or remove a user's tags."""
+    """Add or delete a user's tags.
+
+    \b
+    Examples:
+      dataos-ctl user tag add -i bob -t roles:id:data-dev
+      dataos-ctl user tag delete -i bob -t roles:id:data-dev
+    """
+
+
+def _tag_arguments(
+    args: tuple[str, ...], user_id: str | None, tags: tuple[str, ...], verb: str
+) -> tuple[str | None, list[str]]:
+    """dataos-ctl's `-i ID -t TAG[,TAG]` (-i: you by default) or entrepot's `NAME TAG...`."""
+    if user_id is not None or tags:
+        if args:
+            raise click.UsageError(
+                f"give the tags as -t (with -i ID), or as NAME TAG..., not both: {' '.join(args)}"
+            )
+        wanted = [t.strip() for value in tags for t in value.split(",") if t.strip()]
+        if not wanted:
+            raise click.UsageError(f"name the tags to {verb}: -t TAG (repeatable, or TAG,TAG)")
+        return user_id, wanted
+    if len(args) < 2:
+        raise click.UsageError(f"give -i ID -t TAG, or NAME TAG...: which tags to {verb}?")
+    return args[0], list(args[1:])
+
+
+def _print_tags(view: UserView, changed: list[str], verb: str) -> None:
+    if changed:
+        echo(f"{verb} tags: {', '.join(changed)}")
+    elif verb == "new":
+        echo(f"no new tags: user {view.name} has them already")
+    else:
+        echo(f"no tags deleted: user {view.name} had none of them")
+    rows = [(view.name if i == 0 else "", tag) for i, tag in enumerate(view.tags)]
+    table(("ID", "TAGS"), rows)
 
 
 @user_tag.command("add", context_settings=CONTEXT)
-@click.argument("name")
-@click.argument("tags", nargs=-1, required=True)
-def user_tag_add(name: str, tags: tuple[str, ...]) -> None:
+@click.argument("args", nargs=-1, metavar="[NAME TAG...]")
+@click.option("-i", "--id", "user_id", metavar="ID", help="The user (default: you).")
+@click.option(
+    "-t", "--tags", "tags", multiple=True, metavar="TAG", help="Tags to add (repeatable, or a,b)."
+)
+def user_tag_add(args: tuple[str, ...], user_id: str | None, tags: tuple[str, ...]) -> None:
     """Add tags to a user.
 
     \b
-    Example:
-      entrepot user tag add bob roles:id:data-dev
+    Examples:
+      dataos-ctl user tag add -i bob -t roles:id:data-dev
+      dataos-ctl user tag add -t dataos:u:people-dw:user          # yourself
+      entrepot user tag add bob roles:id:data-dev roles:id:operator
     """
     from entrepot.services import identity
 
+    name, wanted = _tag_arguments(args, user_id, tags, "add")
     with request() as ctx:
-        changed = identity.change_tags(ctx, name, add=list(tags))
-    echo(f"user {changed.name}: {', '.join(changed.tags)}")
+        changed = identity.change_tags(ctx, name or ctx.user_name, add=wanted)
+    _print_tags(changed, changed.changed, "new")
 
 
-@user_tag.command("remove", context_settings=CONTEXT)
-@click.argument("name")
-@click.argument("tags", nargs=-1, required=True)
-def user_tag_remove(name: str, tags: tuple[str, ...]) -> None:
-    """Remove tags from a user (not users:id:NAME nor roles:id:user, which every user has).
+@user_tag.command("delete", context_settings=CONTEXT)
+@click.argument("args", nargs=-1, metavar="[NAME TAG...]")
+@click.option("-i", "--id", "user_id", metavar="ID", help="The user (default: you).")
+@click.option(
+    "-t", "--tags", "tags", multiple=True, metavar="TAG", help="Tags to delete (repeatable)."
+)
+def user_tag_delete(args: tuple[str, ...], user_id: str | None, tags: tuple[str, ...]) -> None:
+    """Delete tags from a user (not users:id:NAME nor roles:id:user, which every user has).
+    `user tag remove` is the same command.
 
     \b
-    Example:
+    Examples:
+      dataos-ctl user tag delete -i bob -t roles:id:data-dev
       entrepot user tag remove bob roles:id:data-dev
     """
     from entrepot.services import identity
 
+    name, wanted = _tag_arguments(args, user_id, tags, "delete")
     with request() as ctx:
-        changed = identity.change_tags(ctx, name, remove=list(tags))
-    echo(f"user {changed.name}: {', '.join(changed.tags)}")
+        changed = identity.change_tags(ctx, name or ctx.user_name, remove=wanted)
+    _print_tags(changed, changed.changed, "deleted")
+
+
+user_tag.add_command(user_tag_delete, "remove")
 
 
 @click.group(cls=Group, context_settings=CONTEXT)

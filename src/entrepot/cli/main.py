@@ -14,6 +14,14 @@ from entrepot.cli import export as export_commands
 from entrepot.cli import identity as identity_commands
 from entrepot.cli import query as query_commands
 from entrepot.cli.context import request
+from entrepot.cli.forms import (
+    ID_HELP,
+    IDENTIFIER_HELP,
+    RESOURCE_TYPES,
+    ResourceType,
+    hoist,
+    resolve,
+)
 from entrepot.cli.output import (
     CONTEXT,
     GET_COLUMNS,
@@ -33,9 +41,8 @@ from entrepot.errors import EntrepotError, ExitCode
 
 if TYPE_CHECKING:
     from entrepot.services.resources import ApplyOptions, ApplyResult
+    from entrepot.store.reader import ResourceRow, RunRow
 
-# The manifest kinds (resources.compile.RESOURCE_TYPES, which `get` must not import: pydantic).
-RESOURCE_TYPES = ("depot", "instance-secret", "policy", "workflow")
 # The largest --limit: it goes to SQLite, whose integers are 64-bit.
 MAX_ROWS = 2**63 - 1
 F = TypeVar("F", bound=Callable[..., Any])
@@ -61,10 +68,46 @@ def _type_option(required: bool = False) -> Callable[[F], F]:
         "-t",
         "--type",
         "rtype",
-        type=click.Choice(RESOURCE_TYPES, case_sensitive=False),
+        type=ResourceType(),
         required=required,
         help="Resource type.",
     )
+
+
+def identifier_options(func: F) -> F:
+    """-i/--identifier, --id and -v/--version: the resource in one string, as DataOS writes it."""
+    for decorator in reversed(
+        [
+            click.option("-i", "--identifier", "identifier", metavar="ID", help=IDENTIFIER_HELP),
+            click.option("--id", "resource_id", metavar="ID", help=ID_HELP),
+            click.option(
+                "-v", "--version", "version", help="Only this version (v1, v2alpha, ...)."
+            ),
+        ]
+    ):
+        func = decorator(func)
+    return func
+
+
+def refresh_options(func: F) -> F:
+    for decorator in reversed(
+        [
+            click.option(
+                "-r", "--refresh", is_flag=True, help="Print again on every change (Ctrl-C stops)."
+            ),
+            click.option(
+                "--refreshRate",
+                "refresh_rate",
+                type=click.IntRange(1, 86400),
+                default=5,
+                show_default=True,
+                metavar="SECONDS",
+                help="Seconds between two looks with -r.",
+            ),
+        ]
+    ):
+        func = decorator(func)
+    return func
 
 
 def manifest_options(func: Any) -> Any:
@@ -137,7 +180,20 @@ def _print_warnings(result: ApplyResult) -> None:
         echo(warning.render(), err=True)
 
 
-@click.group(cls=Group, context_settings=CONTEXT)
+class RootGroup(Group):
+    """The program: flags written before the command (`dataos-ctl -t workflow -n X get`) are
+    moved after it (cli/forms.py)."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        try:
+            args = hoist(self, args)
+        except click.UsageError:
+            if not ctx.resilient_parsing:  # shell completion of a line still being typed
+                raise
+        return super().parse_args(ctx, args)
+
+
+@click.group(cls=RootGroup, context_settings=CONTEXT)
 @click.version_option(__version__, "--version", prog_name="entrepot")
 def cli() -> None:
     """Entrepôt: declare data sources once (instance secrets + depots), store them safely.
@@ -147,46 +203,67 @@ def cli() -> None:
       entrepot apply -f instance_secret.yaml      # encrypted at rest
       entrepot apply -f depot.yaml
       entrepot get -t depot
-    Every dataos-ctl command of the tutorial works verbatim (`dataos-ctl` is this program).
+    Every dataos-ctl command of the tutorial works verbatim (`dataos-ctl` is this program),
+    flags before the command too: dataos-ctl -t workflow -n NAME get runtime -r
     """
 
 
 @cli.group(context_settings=CONTEXT)
 def resource() -> None:
-    """The long forms: `resource apply|get|delete|diff` (same flags as the short ones)."""
+    """The long forms: resource apply, create, update, get, delete, diff, log, runtime get.
+
+    Same flags as the short forms (`dataos-ctl apply` is `dataos-ctl resource apply`).
+
+    \b
+    Examples:
+      dataos-ctl resource apply -f depot.yaml
+      dataos-ctl resource update -f depot.yaml      # refuses to create
+      dataos-ctl resource delete -i "postgres | v2alpha | depot |"
+      dataos-ctl resource runtime get -t workflow -n scanner -w public
+    """
+
+
+def write_options(func: Any) -> Any:
+    """What apply, create and update share beyond the manifest: checks and runs."""
+    for decorator in reversed(
+        [
+            click.option(
+                "--dry-run",
+                is_flag=True,
+                help="Check against the store and show what would change.",
+            ),
+            click.option(
+                "--show-diff", is_flag=True, help="Print the change of each updated resource."
+            ),
+            click.option(
+                "--no-verify", is_flag=True, help="Do not check the connection of changed depots."
+            ),
+            click.option(
+                "--timeout",
+                type=Seconds(0.1, 600),
+                default=10.0,
+                show_default=True,
+                help="Deadline of each depot check, in seconds.",
+            ),
+            click.option(
+                "--force-deletes",
+                is_flag=True,
+                help="Let a scan mark deleted more datasets than its threshold allows.",
+            ),
+        ]
+    ):
+        func = decorator(func)
+    return func
 
 
 @click.command(cls=Command, context_settings=CONTEXT)
 @manifest_options
 @click.option("-l", "--lint", is_flag=True, help="Validate only; write nothing.")
-@click.option("--dry-run", is_flag=True, help="Check against the store and show what would change.")
-@click.option("--show-diff", is_flag=True, help="Print the change of each updated resource.")
-@click.option("--no-verify", is_flag=True, help="Do not check the connection of changed depots.")
-@click.option(
-    "--timeout",
-    type=Seconds(0.1, 600),
-    default=10.0,
-    show_default=True,
-    help="Deadline of each depot check, in seconds.",
-)
+@write_options
 @click.option(
     "-r", "--re-run", "rerun", is_flag=True, help="Run applied workflows, changed or not."
 )
-@click.option(
-    "--force-deletes",
-    is_flag=True,
-    help="Let a scan mark deleted more datasets than its threshold allows.",
-)
-def apply(
-    lint: bool,
-    dry_run: bool,
-    show_diff: bool,
-    no_verify: bool,
-    timeout: float,
-    rerun: bool,
-    force_deletes: bool,
-    **kwargs: Any,
-) -> None:
+def apply(**kwargs: Any) -> None:
     """Create or update resources from manifests, all or nothing.
 
     \b
@@ -201,6 +278,50 @@ def apply(
     verifies the connection of each depot created or changed (`--no-verify` to skip), and
     runs each workflow created or changed (`-r` runs unchanged ones too).
     """
+    _apply("apply", **kwargs)
+
+
+@click.command(cls=Command, context_settings=CONTEXT)
+@manifest_options
+@write_options
+def update(**kwargs: Any) -> None:
+    """Update resources from manifests; a resource that does not exist yet is an error (use
+    apply to create it). All or nothing: nothing is written when one is missing.
+
+    \b
+    Examples:
+      dataos-ctl update -f depot.yaml
+      dataos-ctl resource update -f manifests/ -R --dry-run
+    """
+    _apply("update", lint=False, rerun=False, **kwargs)
+
+
+@click.command(cls=Command, context_settings=CONTEXT)
+@manifest_options
+@write_options
+def create(**kwargs: Any) -> None:
+    """Create resources from manifests; a resource that exists already is an error (use apply
+    to change it). All or nothing: nothing is written when one exists.
+
+    \b
+    Examples:
+      dataos-ctl resource create -f depot.yaml
+    """
+    _apply("create", lint=False, rerun=False, **kwargs)
+
+
+def _apply(
+    mode: str,
+    *,
+    lint: bool,
+    dry_run: bool,
+    show_diff: bool,
+    no_verify: bool,
+    timeout: float,
+    rerun: bool,
+    force_deletes: bool,
+    **kwargs: Any,
+) -> None:
     with run_progress() as progress:
         options = _apply_options(
             lint=lint,
@@ -211,17 +332,21 @@ def apply(
             rerun=rerun,
             force_deletes=force_deletes,
             progress=progress,
+            mode=mode,
             **kwargs,
         )
         from entrepot.services import resources
 
         with request() as ctx:
             result = resources.apply(ctx, options)
+            me = ctx.user_name
     _print_warnings(result)
     suffix = " (dry run)" if dry_run else ""
     for outcome in result.outcomes:
         where = f"({outcome.workspace}) " if outcome.workspace else " "
         echo(f"applying{where}{outcome.id}...{outcome.action}{suffix}")
+        if outcome.owner and outcome.owner != me:
+            echo(_owner_note(outcome.id, outcome.owner))
         if show_diff and outcome.diff:
             echo(outcome.diff.rstrip())
     for check in result.checks:
@@ -234,13 +359,25 @@ def apply(
         sys.exit(int(ExitCode.RUN_FAILED))
 
 
+def _owner_note(rid: str, owner: str) -> str:
+    """A manifest's `owner:` named someone else: `get` (yours) will not show it."""
+    name, _version, rtype = rid.split(":", 2)
+    return (
+        f"  owned by '{owner}' (its manifest's owner), so not among yours: list it with "
+        f"'dataos-ctl get -t {rtype} -n {name} -o {owner}' (or -a)"
+    )
+
+
 @click.group(cls=Group, context_settings=CONTEXT, invoke_without_command=True)
 @_type_option()
 @click.option("-n", "--name", help="Only this name.")
+@identifier_options
 @click.option("-a", "--all", "all_owners", is_flag=True, help="Resources of all owners.")
 @click.option("-o", "--owner", help="Resources of this owner (default: you).")
 @click.option("-w", "--workspace", help="Workspace of workflows.")
 @click.option("-d", "--details", is_flag=True, help="Manifest, secret key names, references.")
+@click.option("--tags", "show_tags", is_flag=True, help="Add a TAGS column.")
+@refresh_options
 @click.option(
     "--unSanitize",
     "unsanitize",
@@ -260,10 +397,16 @@ def get(
     ctx: click.Context,
     rtype: str | None,
     name: str | None,
+    identifier: str | None,
+    resource_id: str | None,
+    version: str | None,
     all_owners: bool,
     owner: str | None,
     workspace: str | None,
     details: bool,
+    show_tags: bool,
+    refresh: bool,
+    refresh_rate: int,
     unsanitize: bool,
     fmt: str,
 ) -> None:
@@ -274,34 +417,90 @@ def get(
       entrepot get -t depot
       entrepot get -t depot -a
       entrepot get -t instance-secret -n postgres-r -d
+      entrepot get -i "postgres | v2alpha | depot |"     # a row of a get table
+      entrepot get -i postgres:v2alpha:depot
       entrepot get -t policy -a -d                # policies, with their manifests
+      entrepot get -t workflow -a -r              # print again on every change
       entrepot get -t depot --output json
-    Secret values are never shown; -d lists key names only.
-    `get runtime -t workflow -n NAME` shows a workflow's runs and their nodes.
+    Secret values are never shown; -d lists key names only. A name (-n, -i) that matches
+    nothing exits 4. `get runtime -t workflow -n NAME` shows a workflow's runs and nodes.
     """
     if ctx.invoked_subcommand is not None:
         return
     from entrepot.services import resources
 
+    rtype, name, workspace, version = resolve(
+        identifier, resource_id, rtype=rtype, name=name, workspace=workspace, version=version
+    )
+    rtype = rtype.lower() if rtype else None
     if unsanitize:
+        if refresh:
+            raise click.UsageError("--unSanitize prints values once: drop -r")
         _unsanitized(rtype, name, all_owners, owner, fmt)
         return
 
-    with request() as rctx:
-        rows = resources.list_resources(
-            rctx,
-            rtype=rtype.lower() if rtype else None,
-            name=name,
-            owner=owner,
-            all_owners=all_owners,
-            workspace=workspace,
-            details=details,
-        )
+    def fetch() -> list[ResourceRow]:
+        with request() as rctx:
+            rows = resources.list_resources(
+                rctx,
+                rtype=rtype,
+                name=name,
+                owner=owner,
+                all_owners=all_owners,
+                workspace=workspace,
+                details=details,
+            )
+            if name is not None and not rows:
+                raise resources.not_listed(
+                    rctx, rtype, name, workspace, all_owners=all_owners, owner=owner
+                )
+        if version is not None:
+            matching = [row for row in rows if row.version == version]
+            if name is not None and rows and not matching:
+                found = ", ".join(sorted({f"{r.rid}" for r in rows}))
+                raise EntrepotError(
+                    f"{rtype or 'resource'} '{name}' has no version {version}: found {found}",
+                    hint="name one of those, or leave the version out",
+                    exit_code=ExitCode.NOT_FOUND,
+                )
+            rows = matching
+        return rows
+
+    def show(rows: list[ResourceRow]) -> None:
+        _show_resources(rows, rtype, all_owners or bool(owner), details, show_tags, fmt)
+
+    if not refresh:
+        show(fetch())
+        return
+    from entrepot.cli.refresh import refresh as refresh_loop
+
+    refresh_loop(
+        fetch,
+        show,
+        rate=refresh_rate,
+        key=lambda rows: _key([row.to_dict(details) for row in rows]),
+    )
+
+
+def _key(value: Any) -> str:
+    import json
+
+    return json.dumps(value, sort_keys=True, default=str)
+
+
+def _show_resources(
+    rows: list[ResourceRow],
+    rtype: str | None,
+    anyone: bool,
+    details: bool,
+    show_tags: bool,
+    fmt: str,
+) -> None:
     if fmt != "table":
         dump([row.to_dict(details) for row in rows], fmt)
         return
     if not rows:
-        who = "" if all_owners or owner else " owned by you (use -a for all owners)"
+        who = "" if anyone else " owned by you (use -a for all owners)"
         echo(f"no {_plural(rtype or 'resource')} found{who}", err=True)
         return
     cells: list[tuple[str, ...]] = [
@@ -309,8 +508,11 @@ def get(
     ]
     columns: tuple[str, ...] = GET_COLUMNS
     if all(r.type == "depot" for r in rows):
-        columns = (*GET_COLUMNS, "CONNECTION")
+        columns = (*columns, "CONNECTION")
         cells = [(*cell, r.connection or "") for cell, r in zip(cells, rows, strict=True)]
+    if show_tags:
+        columns = (*columns, "TAGS")
+        cells = [(*cell, ", ".join(r.tags)) for cell, r in zip(cells, rows, strict=True)]
     table(columns, cells)
     if details:
         for row in rows:
@@ -338,6 +540,10 @@ def _unsanitized(
         rows = resources.list_resources(
             rctx, rtype="instance-secret", name=name, owner=owner, all_owners=all_owners
         )
+        if name is not None and not rows:
+            raise resources.not_listed(
+                rctx, "instance-secret", name, all_owners=all_owners, owner=owner
+            )
         for row in rows:
             values = connections.instance_secret_values(rctx, row.name)
             files = {}
@@ -357,24 +563,108 @@ def _unsanitized(
     reveal(records, "json" if fmt == "json" else "yaml")
 
 
+RUNTIME_TYPES = ("workflow", "depot")
+
+
 @get.command("runtime", context_settings=CONTEXT)
-@click.option("-t", "--type", "rtype", type=click.Choice(["workflow"]), default="workflow")
-@click.option("-n", "--name", required=True, help="Workflow name.")
-@click.option("-w", "--workspace", default="public", show_default=True)
+@click.option(
+    "-t",
+    "--type",
+    "rtype",
+    type=ResourceType(RUNTIME_TYPES),
+    help="workflow (default), or depot (its checks and scans).",
+)
+@click.option("-n", "--name", help="Workflow (or depot) name.")
+@identifier_options
+@click.option("-w", "--workspace", help="Workspace of the workflow (default: public).")
+@click.option("--node", help="One node of the last run: its phase, times, counts and error.")
+@refresh_options
+@click.option("-y", "--yaml", "as_yaml", is_flag=True, help="Print as YAML (--output yaml).")
 @click.option("--output", "fmt", type=click.Choice(["table", "json", "yaml"]), default="table")
-def get_runtime(rtype: str, name: str, workspace: str, fmt: str) -> None:
-    """A workflow's jobs, its runs (newest first) and the nodes of the last run.
+def get_runtime(
+    rtype: str | None,
+    name: str | None,
+    identifier: str | None,
+    resource_id: str | None,
+    version: str | None,
+    workspace: str | None,
+    node: str | None,
+    refresh: bool,
+    refresh_rate: int,
+    as_yaml: bool,
+    fmt: str,
+) -> None:
+    """A workflow's jobs, its runs (newest first) and the nodes of the last run; a depot's
+    checks and scans. -r prints again on every change until the run ends (or Ctrl-C).
 
     \b
     Examples:
-      entrepot get runtime -t workflow -n postgresscanner
-      entrepot get runtime -t workflow -n postgresscanner -w public --output json
+      dataos-ctl get runtime -t workflow -n postgresscanner -w public
+      dataos-ctl get runtime -i "postgresscanner | v1 | workflow | public"
+      dataos-ctl -t workflow -w public -n postgresscanner get runtime -r
+      dataos-ctl get runtime -t workflow -n postgresscanner --node scan-execute
+      dataos-ctl get runtime -t depot -n postgres
+      dataos-ctl resource runtime get -t workflow -n postgresscanner --output json
     """
     from entrepot.services import workflows
 
-    with request() as ctx:
-        row = workflows.workflow(ctx, name, workspace)
-        runs = workflows.workflow_runs(ctx, name, workspace)
+    rtype, name, workspace, version = resolve(
+        identifier,
+        resource_id,
+        rtype=rtype,
+        name=name,
+        workspace=workspace,
+        version=version,
+        types=RUNTIME_TYPES,
+    )
+    if name is None:
+        raise click.UsageError("name the resource: -n NAME, or -i NAME:VERSION:TYPE")
+    fmt = "yaml" if as_yaml else fmt
+    if rtype == "depot":
+        if refresh or node:
+            raise click.UsageError("-r and --node follow a workflow's run; a depot has none")
+        _depot_runtime(name, version, fmt)
+        return
+    ws = workspace or "public"
+
+    def fetch() -> tuple[ResourceRow, list[RunRow]]:
+        with request() as ctx:
+            row = workflows.workflow(ctx, name, ws)
+            _check_version(row, version)
+            return row, workflows.workflow_runs(ctx, name, ws)
+
+    def show(found: tuple[ResourceRow, list[RunRow]]) -> None:
+        row, runs = found
+        if node is not None:
+            _show_node(row, runs, node, fmt)
+        else:
+            _show_runtime(row, runs, fmt)
+
+    if not refresh:
+        show(fetch())
+        return
+    from entrepot.cli.refresh import refresh as refresh_loop
+
+    refresh_loop(
+        fetch,
+        show,
+        rate=refresh_rate,
+        key=lambda found: _key([found[0].to_dict(), [run.to_dict() for run in found[1]]]),
+        done=lambda found: bool(found[1]) and found[1][0].status != "running",
+        until="until the run ends (or Ctrl-C)",
+    )
+
+
+def _check_version(row: ResourceRow, version: str | None) -> None:
+    if version is not None and row.version != version:
+        raise EntrepotError(
+            f"{row.type} '{row.name}' has no version {version}: it is {row.rid}",
+            hint=f"name it {row.rid}, or leave the version out: -t {row.type} -n {row.name}",
+            exit_code=ExitCode.NOT_FOUND,
+        )
+
+
+def _show_runtime(row: ResourceRow, runs: list[RunRow], fmt: str) -> None:
     if fmt != "table":
         dump({"workflow": row.to_dict(), "runs": [run.to_dict() for run in runs]}, fmt)
         return
@@ -420,43 +710,194 @@ def get_runtime(rtype: str, name: str, workspace: str, fmt: str) -> None:
     )
 
 
+def _no_node(row: ResourceRow, runs: list[RunRow], node: str) -> EntrepotError:
+    names = [n["name"] for n in runs[0].nodes] if runs else []
+    return EntrepotError(
+        f"no node '{node}' in the last run of workflow '{row.name}'"
+        + (f" (run {runs[0].id})" if runs else ": it has not run yet"),
+        hint=f"its nodes: {', '.join(names)}" if names else "apply the workflow to run it",
+        exit_code=ExitCode.NOT_FOUND,
+    )
+
+
+def _show_node(row: ResourceRow, runs: list[RunRow], wanted: str, fmt: str) -> None:
+    from entrepot.services.runtime import find_node
+
+    node = find_node(runs[0].nodes, wanted) if runs else None
+    if node is None:
+        raise _no_node(row, runs, wanted)
+    if fmt != "table":
+        dump({"run": runs[0].id, "node": node}, fmt)
+        return
+    table(
+        ("NODE NAME", "JOB NAME", "STACK", "PHASE", "STARTED", "FINISHED"),
+        [
+            (
+                node["name"],
+                node["job"],
+                node["stack"],
+                node["status"],
+                node.get("startedAt") or "",
+                node.get("finishedAt") or "",
+            )
+        ],
+    )
+    counts = node.get("counts") or {}
+    details = [("run", str(runs[0].id))]
+    if node.get("depot"):
+        details.append(("depot", node["depot"]))
+    if node.get("scanSeconds") is not None:
+        details.append(("scan seconds", str(node["scanSeconds"])))
+    details += [(key, str(value)) for key, value in counts.items()]
+    echo()
+    table(("DETAIL", "VALUE"), details)
+    if node.get("error"):
+        echo(f"\nerror: {node['error']}")
+
+
+def _depot_runtime(name: str, version: str | None, fmt: str) -> None:
+    """`get runtime -t depot`: a depot runs no pods here; its runtime is its checks and the
+    scanner nodes that read it (`log -t depot` prints their lines)."""
+    from entrepot.services import runtime
+
+    with request() as ctx:
+        history = runtime.depot_history(ctx, name)
+    row = history.depot
+    _check_version(row, version)
+    if fmt != "table":
+        dump({"depot": row.to_dict(), "nodes": [n.to_dict() for n in history.nodes]}, fmt)
+        return
+    table(
+        ("NAME", "VERSION", "TYPE", "WORKSPACE", "TITLE", "OWNER"),
+        [(row.name, row.version, row.type, "", row.description or "", row.owner)],
+    )
+    echo()
+    if not history.nodes:
+        echo(f"no checks or scans of depot '{name}' yet: entrepot check depot {name}", err=True)
+        return
+    table(
+        ("NODE NAME", "CONTAINER NAME", "PHASE", "STARTED", "FINISHED", "ERROR"),
+        [(n.name, n.container, n.phase, n.started, n.finished, n.error) for n in history.nodes],
+    )
+    echo(f"\nlines of each node: dataos-ctl log -t depot -n {name}", err=True)
+
+
 @click.command("log", cls=Command, context_settings=CONTEXT)
-@click.option("-t", "--type", "rtype", type=click.Choice(["workflow"]), default="workflow")
-@click.option("-n", "--name", required=True, help="Workflow name.")
-@click.option("-w", "--workspace", default="public", show_default=True)
-@click.option("--run", "run_id", type=int, help="This run (default: the last).")
+@click.option(
+    "-t",
+    "--type",
+    "rtype",
+    type=ResourceType(RUNTIME_TYPES),
+    help="workflow (default), or depot: its checks and the scans that read it.",
+)
+@click.option("-n", "--name", help="Workflow (or depot) name.")
+@identifier_options
+@click.option("-w", "--workspace", help="Workspace of the workflow (default: public).")
+@click.option("--node", help="Only this node's log (a NODE NAME of the table).")
+@click.option("--run", "run_id", type=int, help="This run of a workflow (default: the last).")
 @click.option(
     "-l", "--tailLines", "tail", type=int, default=300, show_default=True, help="-1 for all."
 )
-def log_command(rtype: str, name: str, workspace: str, run_id: int | None, tail: int) -> None:
-    """Print a workflow run's log.
+def log_command(
+    rtype: str | None,
+    name: str | None,
+    identifier: str | None,
+    resource_id: str | None,
+    version: str | None,
+    workspace: str | None,
+    node: str | None,
+    run_id: int | None,
+    tail: int,
+) -> None:
+    """Print a workflow run's log, one node's with --node; or a depot's history: its
+    connection checks, step by step, and the scans that read it.
 
     \b
     Examples:
-      entrepot log -t workflow -n postgresscanner
-      entrepot log -t workflow -n postgresscanner --run 3 -l -1
+      dataos-ctl log -t workflow -n postgresscanner
+      dataos-ctl log -w public -t workflow -n postgresscanner --node scan-execute
+      dataos-ctl log -t workflow -n postgresscanner --run 3 -l -1
+      dataos-ctl -i "postgresscanner | v1 | workflow | public" --node scan-execute log
+      dataos-ctl log -t depot -n postgres
     """
+    rtype, name, workspace, version = resolve(
+        identifier,
+        resource_id,
+        rtype=rtype,
+        name=name,
+        workspace=workspace,
+        version=version,
+        types=RUNTIME_TYPES,
+    )
+    if name is None:
+        raise click.UsageError("name the resource: -n NAME, or -i NAME:VERSION:TYPE")
+    if rtype == "depot":
+        if run_id is not None:
+            raise click.UsageError("--run picks a workflow's run; a depot's log has them all")
+        _depot_log(name, version, node, tail)
+        return
     from entrepot.services import workflows
+    from entrepot.services.runtime import find_node, node_lines
 
+    ws = workspace or "public"
     with request() as ctx:
-        runs = workflows.workflow_runs(ctx, name, workspace, limit=1000)
+        row = workflows.workflow(ctx, name, ws)
+        _check_version(row, version)
+        runs = workflows.workflow_runs(ctx, name, ws, limit=1000)
     if run_id is not None:
         runs = [run for run in runs if run.id == run_id]
     if not runs:
         raise EntrepotError(
-            f"no run of workflow '{name}' in workspace '{workspace}'"
+            f"no run of workflow '{name}' in workspace '{ws}'"
             + (f" with id {run_id}" if run_id is not None else ""),
             hint="runs happen when a workflow is applied (or re-run with apply -r)",
             exit_code=ExitCode.NOT_FOUND,
         )
     run = runs[0]
+    nodes = run.nodes
+    lines = run.log.splitlines()
+    if node is not None:
+        found = find_node(run.nodes, node)
+        if found is None:
+            raise _no_node(row, runs, node)
+        nodes = [found]
+        lines = [f"{stamp} {text}" for stamp, text in node_lines(run.log, found["job"])]
     table(
         ("NODE NAME", "CONTAINER NAME", "ERROR"),
-        [(n["name"], "main", n.get("error") or "") for n in run.nodes],
+        [(n["name"], "main", n.get("error") or "") for n in nodes],
     )
     echo("\n-------------------LOGS-------------------")
-    lines = run.log.splitlines()
-    echo("\n".join(lines if tail < 0 else lines[-tail:]))
+    echo("\n".join(lines if tail < 0 else lines[-tail:] if tail else []))
+
+
+def _depot_log(name: str, version: str | None, node: str | None, tail: int) -> None:
+    from entrepot.services import runtime
+
+    with request() as ctx:
+        history = runtime.depot_history(ctx, name)
+    _check_version(history.depot, version)
+    nodes, lines = history.nodes, history.lines
+    if node is not None:
+        nodes = [n for n in nodes if n.name == node]
+        if not nodes:
+            names = ", ".join(n.name for n in history.nodes)
+            raise EntrepotError(
+                f"no node '{node}' in the log of depot '{name}'",
+                hint=f"its nodes: {names}" if names else f"check it: entrepot check depot {name}",
+                exit_code=ExitCode.NOT_FOUND,
+            )
+        lines = [line for line in lines if line.node == node]
+    if not nodes:
+        echo(
+            f"no checks or scans of depot '{name}' yet: check it with 'entrepot check depot "
+            f"{name}', scan it with a scanner workflow",
+            err=True,
+        )
+        return
+    table(("NODE NAME", "CONTAINER NAME", "ERROR"), [(n.name, n.container, n.error) for n in nodes])
+    echo("\n-------------------LOGS-------------------")
+    texts = [line.render() for line in lines]
+    echo("\n".join(texts if tail < 0 else texts[-tail:] if tail else []))
 
 
 def _plural(kind: str) -> str:
@@ -489,6 +930,7 @@ def _print_details(record: dict[str, Any]) -> None:
 @click.command(cls=Command, context_settings=CONTEXT)
 @_type_option()
 @click.option("-n", "--name", help="Name of the resource.")
+@identifier_options
 @click.option(
     "-f",
     "--manifestFile",
@@ -499,38 +941,54 @@ def _print_details(record: dict[str, Any]) -> None:
     help="Manifests.",
 )
 @click.option("-R", "--recursive", is_flag=True, help="Read folders' sub-folders too.")
-@click.option("-w", "--workspace", default="public", show_default=True, help="Workflow workspace.")
+@click.option("-w", "--workspace", help="Workspace of a workflow (default: public).")
 @click.option("--force", is_flag=True, help="Delete even though other resources depend on it.")
 def delete(
     rtype: str | None,
     name: str | None,
+    identifier: str | None,
+    resource_id: str | None,
+    version: str | None,
     paths: tuple[str, ...],
     recursive: bool,
-    workspace: str,
+    workspace: str | None,
     force: bool,
 ) -> None:
-    """Delete resources by type and name, or those a manifest names.
+    """Delete resources by type and name, by identifier, or those a manifest names.
 
     \b
     Examples:
-      entrepot delete -t depot -n postgres
-      entrepot delete -t policy -n deny-depot-listing
-      entrepot delete -f depot.yaml
-      entrepot delete -t instance-secret -n postgres-r --force
+      dataos-ctl delete -t depot -n postgres
+      dataos-ctl delete -i postgres-r:v1:instance-secret
+      dataos-ctl delete -i "postgresscanner | v1 | workflow | public"   # a get table's row
+      dataos-ctl delete --id workflow:v1:postgresscanner:public
+      dataos-ctl delete -t policy -n deny-depot-listing
+      dataos-ctl delete -f depot.yaml
+      dataos-ctl delete -t instance-secret -n postgres-r --force
     Deleting an instance secret a depot uses is refused unless --force.
     """
     from entrepot.services import resources
 
+    rtype, name, workspace, version = resolve(
+        identifier, resource_id, rtype=rtype, name=name, workspace=workspace, version=version
+    )
+    if paths and (rtype or name):
+        raise click.UsageError("give -t TYPE -n NAME (or -i), or -f PATH, not both")
     if not paths and not (rtype and name):
-        raise click.UsageError("give -t TYPE -n NAME, or -f PATH")
+        raise click.UsageError("give -t TYPE -n NAME, -i NAME:VERSION:TYPE, or -f PATH")
+    ws_default = workspace or "public"
     with request() as ctx:
         if paths:
-            options = _apply_options(paths, recursive, True, (), workspace)
+            options = _apply_options(paths, recursive, True, (), ws_default)
             outcomes = resources.delete_files(ctx, options, force=force)
         else:
             assert rtype and name
             rtype = rtype.lower()
-            ws = workspace if rtype == "workflow" else ""
+            ws = ws_default if rtype == "workflow" else ""
+            if version is not None:  # -i NAME:VERSION:TYPE names one version
+                _check_version(
+                    resources.resource(ctx, rtype, name, ws, action=f"{rtype}:delete"), version
+                )
             outcomes = resources.delete(ctx, [(rtype, ws, name)], force=force)
     for outcome in outcomes:
         echo(f"deleting {outcome.id}...deleted")
@@ -897,10 +1355,44 @@ def completion(shell: str) -> None:
     echo(cls(cli, {}, prog, complete_var).source())
 
 
-for _command in (apply, get, delete, diff):
+@click.command("version", cls=Command, context_settings=CONTEXT)
+def version_command() -> None:
+    """Print the version of this client, and of the server it talks to: none, as entrepot
+    works on its store directly (a server comes later).
+
+    \b
+    Example:
+      dataos-ctl version
+    """
+    from entrepot.config import load_settings
+
+    settings = load_settings()
+    store = (
+        f"local store in {settings.home}"
+        if settings.sqlite_path is not None
+        else "PostgreSQL store of ENTREPOT_STORE_URL"
+    )
+    echo(f"client: entrepot {__version__} (dataos-ctl)")
+    echo(f"server: none ({store})")
+
+
+@click.group("runtime", cls=Group, context_settings=CONTEXT)
+def runtime_group() -> None:
+    """Runtimes of workflows: `runtime get` is `get runtime`.
+
+    \b
+    Example:
+      dataos-ctl resource runtime get -t workflow -n postgresscanner -w public
+    """
+
+
+runtime_group.add_command(get_runtime, "get")
+for _command in (apply, update, get, delete, diff, log_command, runtime_group):
     cli.add_command(_command)
     resource.add_command(_command)
-for _command in (schema, template, completion, check, log_command):
+resource.add_command(create)  # dataos-ctl has no short `create`
+cli.add_command(log_command, "logs")  # dataos-ctl's alias
+for _command in (schema, template, completion, check, version_command):
     cli.add_command(_command)
 cli.add_command(query_commands.query)
 cli.add_command(query_commands.sql_shell)

@@ -159,6 +159,7 @@ class WorkflowRunner:
                 continue
             node["startedAt"] = now()
             node["status"] = "running"
+            self._save(record)  # `get runtime -r` in another process follows the nodes
             base = index * len(SCANNER_STEPS)
             try:
                 if not job.spec.stack.startswith("scanner:"):
@@ -184,6 +185,7 @@ class WorkflowRunner:
                 failed.add(job.name)
                 self._log(record, f"{job.name}: failed: {node['error']}")
             node["finishedAt"] = now()
+            self._save(record)
         record.status = "failed" if failed else "succeeded"
         if failed:
             record.error = "; ".join(
@@ -203,6 +205,7 @@ class WorkflowRunner:
         stack = ScannerStackSpec.model_validate(job.spec.stackSpec)
         config = stack.sourceConfig.config if stack.sourceConfig else None
         name = depot_name(stack.depot)
+        node["depot"] = name  # `log -t depot` finds the nodes that scanned a depot
         self.progress(f"{job.name}: resolving depot {name}", base, total)
         depot = self.access.depot(name)  # deleted since the apply: NotFound; not ours: Forbidden
         from entrepot.connectors import capabilities, get_connector, types_with

@@ -25,20 +25,19 @@ def _everything(ctx: RequestContext) -> bool:
     )
 
 
-def scope(ctx: RequestContext, *, datasets: bool) -> Scope:
-    """SQL over a catalog table aliased `{t}` (columns depot, and collection and name when
-    `datasets`): the rows the actor may see."""
+def scope(ctx: RequestContext, *, depots: bool = True) -> Scope:
+    """SQL over {depot}, {collection} and {name} (read.Scope): the catalog entries the actor may
+    see. `depots=False` when the depot itself was authorized already (one depot's listing)."""
     clauses, params = [], {}
-    if not _everything(ctx):
+    if depots and not _everything(ctx):
         clauses.append(
-            "{t}.depot IN (SELECT name FROM resource WHERE type = 'depot' AND owner = :scope_me)"
+            "{depot} IN (SELECT name FROM resource WHERE type = 'depot' AND owner = :scope_me)"
         )
         params["scope_me"] = ctx.actor.name
-    if datasets:
-        address = "('dataos://' || {t}.depot || ':' || {t}.collection || '/' || {t}.name)"
-        for i, pattern in enumerate(ctx.authorizer.denied_addresses(ctx.actor)):
-            clauses.append(f"{address} NOT LIKE :scope_deny{i} ESCAPE '\\'")
-            params[f"scope_deny{i}"] = pattern
+    address = "('dataos://' || {depot} || ':' || {collection} || '/' || {name})"
+    for i, pattern in enumerate(ctx.authorizer.denied_addresses(ctx.actor)):
+        clauses.append(f"{address} NOT LIKE :scope_deny{i} ESCAPE '\\'")
+        params[f"scope_deny{i}"] = pattern
     return (" AND ".join(clauses) or "1 = 1", params)
 
 
@@ -61,7 +60,10 @@ def _depot(ctx: RequestContext, depot: str) -> None:
 def sources(ctx: RequestContext) -> list[dict[str, Any]]:
     from entrepot.catalog import read
 
-    return read.sources(ctx.reader, scope(ctx, datasets=False))
+    # A source is a depot: its datasets' address rules do not hide it.
+    sql, params = scope(ctx)
+    visible = sql if not ctx.authorizer.denied_addresses(ctx.actor) else _depots_only(ctx)
+    return read.sources(ctx.reader, (visible, params))
 
 
 def collections(ctx: RequestContext, depot: str) -> list[dict[str, Any]]:
@@ -77,8 +79,7 @@ def datasets(
     from entrepot.catalog import read
 
     _depot(ctx, depot)
-    rows = read.datasets(ctx.reader, depot, collection, include_deleted)
-    return [r for r in rows if _address_readable(ctx, r["address"])]
+    return read.datasets(ctx.reader, depot, collection, include_deleted, scope(ctx, depots=False))
 
 
 def dataset(ctx: RequestContext, address: Address) -> dict[str, Any]:
@@ -94,15 +95,19 @@ def history(ctx: RequestContext, address: Address, limit: int = 200) -> list[dic
     from entrepot.catalog import read
 
     _depot(ctx, address.depot)
-    return [
-        r for r in read.history(ctx.reader, address, limit) if _address_readable(ctx, r["address"])
-    ]
+    return read.history(ctx.reader, address, limit, scope(ctx, depots=False))
 
 
 def search(ctx: RequestContext, text: str, limit: int = 50) -> list[dict[str, Any]]:
     from entrepot.catalog import read
 
-    return read.search(ctx.reader, text, limit, scope(ctx, datasets=True))
+    return read.search(ctx.reader, text, limit, scope(ctx))
+
+
+def _depots_only(ctx: RequestContext) -> str:
+    if _everything(ctx):
+        return "1 = 1"
+    return "{depot} IN (SELECT name FROM resource WHERE type = 'depot' AND owner = :scope_me)"
 
 
 def _address_readable(ctx: RequestContext, address: str) -> bool:

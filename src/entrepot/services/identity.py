@@ -13,7 +13,7 @@ from __future__ import annotations
 import contextlib
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from entrepot.access.decide import Actor, Authorizer, Decision, Target
@@ -40,6 +40,7 @@ def actor_of(name: str, stored: list[str]) -> Actor:
 class UserView:
     name: str
     tags: list[str]  # every tag, implicit ones first
+    changed: list[str] = field(default_factory=list)  # tags a change added or removed
 
     def to_dict(self) -> dict[str, Any]:
         return {"name": self.name, "id": self.name, "tags": self.tags}
@@ -176,6 +177,7 @@ def change_tags(
     tags += [t for t in _stored_tags(name, list(add)) if t not in tags]
     if tags == found[name]:
         return _view(name, tags)
+    changed = [t for t in tags if t not in found[name]] + [t for t in found[name] if t not in tags]
     detail = "; ".join(
         part
         for part in (
@@ -188,7 +190,9 @@ def change_tags(
         name, tags, ctx.actor.name, [_as(ctx, _event("update", name, detail))], new=False
     )
     ctx.fresh_reader()
-    return _view(name, tags)
+    view = _view(name, tags)
+    view.changed = changed
+    return view
 
 
 def delete_user(ctx: RequestContext, name: str) -> None:

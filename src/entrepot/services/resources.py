@@ -57,6 +57,7 @@ class ApplyOptions:
     rerun: bool = False  # -r: run every applied workflow, changed or not
     force_deletes: bool = False  # let a scan mark more than its threshold deleted
     progress: Any = None  # callable(what, done, total) while workflows run
+    mode: str = "apply"  # apply | create (refuses existing resources) | update (missing ones)
 
 
 @dataclass
@@ -65,6 +66,7 @@ class Outcome:
     action: str  # created | updated | unchanged | valid | deleted
     workspace: str = ""
     diff: str = ""
+    owner: str = ""  # whose it is after the apply
 
 
 @dataclass
@@ -110,8 +112,8 @@ def list_resources(
             ctx.actor, kind, all_owners=all_owners or bool(owner)
         )
         if not decision:
-            if rtype is None and not all_owners and not owner:
-                continue  # `get` of every kind shows the kinds you may list
+            if rtype is None:
+                continue  # `get [-a]` of every kind shows the kinds you may list
             ctx.refuse(
                 f"{kind}:list-all" if all_owners or owner else f"{kind}:list",
                 Target(kind),
@@ -125,6 +127,62 @@ def list_resources(
     if details and rows:
         reader_module.add_details(ctx.reader, rows)
     return rows
+
+
+def not_listed(
+    ctx: RequestContext,
+    rtype: str | None,
+    name: str,
+    workspace: str | None = None,
+    *,
+    all_owners: bool = False,
+    owner: str | None = None,
+) -> NotFoundError:
+    """`get -n NAME` listed nothing: say so (exit 4), and where it might be. Without -a/-o
+    only your own are listed; someone else's of that name is named only to an actor who may
+    list everyone's (so not found reads the same as not yours to everyone else)."""
+    from entrepot.store import reader as reader_module
+
+    where = f" in workspace '{workspace}'" if workspace else ""
+    what = f"{rtype} '{name}'{where} not found" if rtype else f"no resource named '{name}'{where}"
+    flags = (
+        (f" -t {rtype}" if rtype else "")
+        + f" -n {name}"
+        + (f" -w {workspace}" if workspace else "")
+    )
+
+    def did_you_mean(candidates: list[str]) -> str:
+        close = _close_matches(name, [c for c in candidates if c != name])
+        return f", did you mean '{close[0]}'?" if close else ""
+
+    if all_owners or owner:
+        whose = f" owned by '{owner}'" if owner and not all_owners else ""
+        close = did_you_mean(visible_names(ctx, rtype, workspace)) if rtype else ""
+        return NotFoundError(
+            f"{what}{whose}{close}",
+            hint="list them with: dataos-ctl get" + (f" -t {rtype}" if rtype else "") + " -a",
+        )
+    if ctx.settings_has_store():
+        for kind in (rtype,) if rtype else KINDS:
+            decision, visible = ctx.authorizer.visible(ctx.actor, kind, all_owners=True)
+            if not decision:
+                continue
+            rows = reader_module.list_resources(
+                ctx.reader, rtype=kind, name=name, workspace=workspace, visible=visible
+            )
+            if rows:
+                others = ", ".join(sorted({f"'{row.owner}'" for row in rows}))
+                return NotFoundError(
+                    f"{kind} '{name}'{where} is not yours: it is owned by {others}",
+                    hint=f"see it with: dataos-ctl get -t {kind} -n {name}"
+                    + (f" -w {workspace}" if workspace else "")
+                    + f" -a (or -o {rows[0].owner})",
+                )
+    mine = [r.name for r in list_resources(ctx, rtype=rtype, workspace=workspace)]
+    return NotFoundError(
+        f"{what} among yours{did_you_mean(mine)}",
+        hint=f"get lists your own; everyone's (if you may list them): dataos-ctl get{flags} -a",
+    )
 
 
 def resource(
@@ -527,6 +585,8 @@ def _write_items(
     # A dry run writes nothing: not even a first master key, fingerprint key or store file.
     readable = store.exists or not options.dry_run
     existing = store.existing([p.key for p in planned]) if readable else {}
+    if options.mode != "apply":
+        _check_mode(planned, existing, options.mode)
     fp_key = b""
     if any(p.secrets for p in planned):
         if not options.dry_run or (readable and store.has_fingerprint_key()):
@@ -602,7 +662,7 @@ def _write_items(
             secrets = []  # inline credentials removed from a v1 depot
         refs = [(r.type, r.name) for r in p.refs]
         items.append(WriteItem(ex, row, refs, secrets, action))
-        outcome = Outcome(p.id, action, p.workspace)
+        outcome = Outcome(p.id, action, p.workspace, owner=owner)
         if action != "unchanged":
             if options.want_diff:
                 outcome.diff = _manifest_diff(ex, p, fingerprints)
@@ -619,6 +679,39 @@ def _write_items(
             )
         outcomes.append(outcome)
     return items, outcomes, audit
+
+
+def _check_mode(
+    planned: list[PlannedResource],
+    existing: dict[tuple[str, str, str], ResourceRow],
+    mode: str,
+) -> None:
+    """`update` changes existing resources only, `create` makes new ones only: one error per
+    resource that breaks the rule, before anything is written."""
+    problems = []
+    for p in planned:
+        where = f" in workspace '{p.workspace}'" if p.workspace else ""
+        path = "-" if p.document.source == "<stdin>" else p.document.source
+        if mode == "update" and p.key not in existing:
+            problems.append(
+                Problem(
+                    f"{p.type} '{p.name}'{where} does not exist: update changes existing "
+                    "resources only",
+                    p.document.locate(("name",)),
+                    f"create it with: dataos-ctl apply -f {path}",
+                )
+            )
+        elif mode == "create" and p.key in existing:
+            problems.append(
+                Problem(
+                    f"{p.type} '{p.name}'{where} exists already: create makes new resources only",
+                    p.document.locate(("name",)),
+                    f"change it with: dataos-ctl apply -f {path}",
+                )
+            )
+    if problems:
+        error = NotFoundError if mode == "update" else RefusedError
+        raise error(problems[0].message, problems=problems)
 
 
 def log_outcomes(ctx: RequestContext, outcomes: list[Outcome]) -> None:

@@ -440,6 +440,45 @@ def workflow_runs(reader: Reader, name: str, workspace: str, limit: int) -> list
     return out
 
 
+def depot_checks(reader: Reader, resource_id: int) -> list[dict[str, Any]]:
+    """A depot's last check of each acl (acl, checked_at, ok, summary, duration_ms, steps)."""
+    rows = reader.query(
+        "SELECT acl, checked_at, ok, summary, duration_ms, steps FROM depot_check "
+        "WHERE resource_id = :rid ORDER BY acl",
+        {"rid": resource_id},
+    )
+    for row in rows:
+        row["ok"] = bool(row["ok"])
+        row["steps"] = json.loads(row["steps"])
+    return rows
+
+
+def depot_runs(reader: Reader, depot: str, limit: int) -> list[tuple[RunRow, bool]]:
+    """Runs that scanned a depot, newest first, each with whether its workflow references the
+    depot today: its nodes name the depot they scanned (`"depot": NAME`); nodes of older runs
+    do not, and count when their workflow references it."""
+    rows = reader.query(
+        "SELECT w.id, w.workflow, w.workspace, w.generation, w.status, w.started_at, "
+        "w.finished_at, w.counts, w.error, w.nodes, w.log, EXISTS (SELECT 1 FROM resource r "
+        " JOIN resource_ref rr ON rr.resource_id = r.id WHERE r.type = 'workflow' "
+        " AND r.name = w.workflow AND r.workspace = w.workspace AND rr.ref_type = 'depot' "
+        " AND rr.ref_name = :depot) AS refers "
+        "FROM workflow_run w WHERE w.nodes LIKE :pattern OR EXISTS (SELECT 1 FROM resource r "
+        " JOIN resource_ref rr ON rr.resource_id = r.id WHERE r.type = 'workflow' "
+        " AND r.name = w.workflow AND r.workspace = w.workspace AND rr.ref_type = 'depot' "
+        " AND rr.ref_name = :depot) "
+        "ORDER BY w.id DESC LIMIT :limit",
+        {"depot": depot, "pattern": f'%"depot": "{depot}"%', "limit": limit},
+    )
+    out = []
+    for row in rows:
+        refers = bool(row.pop("refers"))
+        row["counts"] = json.loads(row["counts"] or "{}")
+        row["nodes"] = json.loads(row["nodes"] or "[]")
+        out.append((RunRow(**row), refers))
+    return out
+
+
 # --- identity -------------------------------------------------------------------------------
 
 

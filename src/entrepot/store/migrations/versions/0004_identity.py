@@ -7,11 +7,42 @@ Revises: 0003
 import sqlalchemy as sa
 from alembic import op
 
-from entrepot.access.usecases import default_grants
 from entrepot.store import now
 
 revision = "0004"
 down_revision = "0003"
+
+# The roles' default grants when this migration was written (access/usecases.DEFAULT_GRANTS):
+# frozen here, so a store's starting grants never depend on the code that migrates it. A later
+# change of the defaults is a migration of its own.
+DEFAULT_GRANTS = {
+    "roles:id:data-dev": (
+        "manage-all-other-resources-in-user-layer",
+        "read-workspace",
+        "read-all-dataset",
+    ),
+    "roles:id:system-dev": (
+        "manage-all-depot",
+        "manage-all-dataset",
+        "manage-secrets",
+        "read-workspace",
+        "read-all-dataset",
+    ),
+    "roles:id:operator": (
+        "manage-all-depot",
+        "manage-all-dataset",
+        "manage-secrets",
+        "read-all-secrets-from-heimdall",
+        "un-sanitize-resource",
+        "read-all-dataset",
+        "read-workspace",
+        "run-as-scanner-user",
+        "manage-metis",
+        "manage-access",
+        "read-audit-trail",
+        "manage-master-key",
+    ),
+}
 
 
 def upgrade() -> None:
@@ -35,7 +66,8 @@ def upgrade() -> None:
         grants,
         [
             {"usecase": usecase, "tag": tag, "granted_at": stamp, "granted_by": "entrepot"}
-            for usecase, tag in default_grants()
+            for tag, usecases in DEFAULT_GRANTS.items()
+            for usecase in usecases
         ],
     )
 
