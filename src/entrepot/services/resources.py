@@ -423,8 +423,10 @@ def _check_references(
                 continue
             found_acls.append(acl)
             expected = f"{depot.name}-{acl}"
-            # A CA certificate is no credential: the naming convention is for credentials.
-            if ref.name != expected and not secret_type.startswith("certificate"):
+            # A CA certificate is no credential: the naming convention is for credentials. The
+            # DataOS 2.0 form has none (a depot may name a scan and a query secret, both read).
+            convention = not ref.purpose and not secret_type.startswith("certificate")
+            if ref.name != expected and convention:
                 problems.warn(
                     f"instance secret '{ref.name}' (acl: {acl}) does not follow the "
                     f"${{depot}}-${{acl}} naming convention",
