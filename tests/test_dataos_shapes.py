@@ -543,3 +543,15 @@ def test_the_json_schemas_take_the_documented_forms() -> None:
     two["instance-secret"] = two["instance-secret"] * 2
     with pytest.raises(jsonschema.ValidationError):
         jsonschema.validate(two, schemas["instance-secret"])
+
+
+def test_get_t_secret_lists_the_secrets(home: Path, tmp_path: Path) -> None:
+    """DataOS 2.0 users write `get -t secret`: a type: secret is stored as an instance secret."""
+    text = (
+        "name: plain-secret\nversion: v2alpha\ntype: secret\n"
+        "secret: {type: key-value, acl: r, data: {password: Secret-T-1}}\n"
+    )
+    assert run_cli("apply", "-f", str(write(tmp_path / "s.yml", text))).exit_code == 0
+    result = run_cli("get", "-t", "secret", "--output", "json")
+    assert result.exit_code == 0, result.stderr
+    assert [r["name"] for r in json.loads(result.stdout)] == ["plain-secret"]

@@ -52,6 +52,9 @@ class ResourceType(click.Choice):  # type: ignore[type-arg]
 
     def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
         text = str(value).lower()
+        if text == "secret" and "instance-secret" in self.choices:
+            # DataOS 2.0's `type: secret` is stored as an instance secret.
+            return "instance-secret"
         if text in DATAOS_TYPES and text not in RESOURCE_TYPES:
             self.fail(not_managed(text), param, ctx)
         return super().convert(value, param, ctx)
