@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal, Self
+from typing import Any, ClassVar, Literal, Self
 
 from pydantic import Field, field_validator, model_validator
 
@@ -30,16 +30,19 @@ class SecretPayloadMixin(Strict):
     )
 
 
-class InstanceSecretSpec(SecretPayloadMixin):
+class _SecretSpec(SecretPayloadMixin):
+    """What an instance secret and a DataOS 2.0 secret share: the type, the acl's spelling, and
+    at least one value."""
+
+    called: ClassVar[str] = "an instance secret"  # in the "needs data or files" message
     type: SecretType = Field(description="How the values are passed to consumers.")
-    acl: Literal["r", "rw"] = Field(description="r: read-only use; rw: read-write use.")
 
     @field_validator("type", mode="before")
     @classmethod
     def _type(cls, value: Any) -> Any:
         return normalise_secret_type(value)
 
-    @field_validator("acl", mode="before")
+    @field_validator("acl", mode="before", check_fields=False)
     @classmethod
     def _acl(cls, value: Any) -> Any:
         return value.strip().lower() if isinstance(value, str) else value
@@ -47,8 +50,12 @@ class InstanceSecretSpec(SecretPayloadMixin):
     @model_validator(mode="after")
     def _not_empty(self) -> Self:
         if not self.data and not self.files:
-            raise ValueError("an instance secret needs 'data' or 'files' (or both)")
+            raise ValueError(f"{self.called} needs 'data' or 'files' (or both)")
         return self
+
+
+class InstanceSecretSpec(_SecretSpec):
+    acl: Literal["r", "rw"] = Field(description="r: read-only use; rw: read-write use.")
 
 
 class InstanceSecretV1(ResourceMeta):
@@ -59,33 +66,17 @@ class InstanceSecretV1(ResourceMeta):
     instance_secret: InstanceSecretSpec = Field(alias="instance-secret")
 
 
-class SecretV2Spec(SecretPayloadMixin):
+class SecretV2Spec(_SecretSpec):
     """`secret:` of a DataOS 2.0 `type: secret`: no acl there, since a depot says which
     secret serves which purpose (`spec.secrets[].purpose`). `acl` is accepted for a secret a
     v2alpha depot (`depot.secrets[].name`) references, which takes its acl from the secret."""
 
-    type: SecretType = Field(description="How the values are passed to consumers.")
+    called: ClassVar[str] = "a secret"
     acl: Literal["r", "rw"] | None = Field(
         None,
         description="Only for v2alpha depots referencing it by name; a DataOS 2.0 depot's "
         "purpose (scan, query: r; rw: rw) decides otherwise.",
     )
-
-    @field_validator("type", mode="before")
-    @classmethod
-    def _type(cls, value: Any) -> Any:
-        return normalise_secret_type(value)
-
-    @field_validator("acl", mode="before")
-    @classmethod
-    def _acl(cls, value: Any) -> Any:
-        return value.strip().lower() if isinstance(value, str) else value
-
-    @model_validator(mode="after")
-    def _not_empty(self) -> Self:
-        if not self.data and not self.files:
-            raise ValueError("a secret needs 'data' or 'files' (or both)")
-        return self
 
 
 class SecretV2Alpha(ResourceMeta):
