@@ -566,6 +566,29 @@ def _unsanitized(
 RUNTIME_TYPES = ("workflow", "depot")
 
 
+def _runtime_target(
+    identifier: str | None,
+    resource_id: str | None,
+    rtype: str | None,
+    name: str | None,
+    workspace: str | None,
+    version: str | None,
+) -> tuple[str | None, str, str | None, str | None]:
+    """The workflow or depot `get runtime` and `log` are about, from -i/--id or -t/-n/-w/-v."""
+    rtype, name, workspace, version = resolve(
+        identifier,
+        resource_id,
+        rtype=rtype,
+        name=name,
+        workspace=workspace,
+        version=version,
+        types=RUNTIME_TYPES,
+    )
+    if name is None:
+        raise click.UsageError("name the resource: -n NAME, or -i NAME:VERSION:TYPE")
+    return rtype, name, workspace, version
+
+
 @get.command("runtime", context_settings=CONTEXT)
 @click.option(
     "-t",
@@ -608,17 +631,9 @@ def get_runtime(
     """
     from entrepot.services import workflows
 
-    rtype, name, workspace, version = resolve(
-        identifier,
-        resource_id,
-        rtype=rtype,
-        name=name,
-        workspace=workspace,
-        version=version,
-        types=RUNTIME_TYPES,
+    rtype, name, workspace, version = _runtime_target(
+        identifier, resource_id, rtype, name, workspace, version
     )
-    if name is None:
-        raise click.UsageError("name the resource: -n NAME, or -i NAME:VERSION:TYPE")
     fmt = "yaml" if as_yaml else fmt
     if rtype == "depot":
         if refresh or node:
@@ -820,17 +835,9 @@ def log_command(
       dataos-ctl -i "postgresscanner | v1 | workflow | public" --node scan-execute log
       dataos-ctl log -t depot -n postgres
     """
-    rtype, name, workspace, version = resolve(
-        identifier,
-        resource_id,
-        rtype=rtype,
-        name=name,
-        workspace=workspace,
-        version=version,
-        types=RUNTIME_TYPES,
+    rtype, name, workspace, version = _runtime_target(
+        identifier, resource_id, rtype, name, workspace, version
     )
-    if name is None:
-        raise click.UsageError("name the resource: -n NAME, or -i NAME:VERSION:TYPE")
     if rtype == "depot":
         if run_id is not None:
             raise click.UsageError("--run picks a workflow's run; a depot's log has them all")
